@@ -1,0 +1,15 @@
+"""lrlab: the reference implementation behind the course on learning-rate schedules.
+
+Modules, one concept each:
+
+- :mod:`lrlab.schedules`: schedules as pure functions of the step, and their composition;
+- :mod:`lrlab.torch_adapter`: use a schedule in a torch training loop, step torch's own schedulers;
+- :mod:`lrlab.nqm`: the noisy quadratic model, exact moments and Monte Carlo;
+- :mod:`lrlab.device`: CPU by default, CUDA when present;
+- :mod:`lrlab.plotting`: the course's figure style.
+"""
+
+from . import schedules
+from .schedules import *  # noqa: F401,F403
+
+__version__ = "0.1.0"
