@@ -1,0 +1,117 @@
+"""Build the whole book, as `make book` does but into a temporary folder, and check what came out.
+
+The build executes every chapter (a fresh jupyter-cache inside the temporary
+folder, so it never reuses the cache of a local `make book`), and must finish
+with zero warnings: `--warningiserror --nitpick --keep-going`.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+CHAPTER1 = "book/optimizers_dilemma"
+BUILD_TIMEOUT_S = 1200
+
+
+def _toc_files(toc: dict) -> list[str]:
+    """Every page of a jb-book table of contents: the root, then chapters and their sections, in order."""
+    files = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                files.append(entry["file"])
+            walk(entry.get("sections"))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"))
+    walk(toc.get("chapters"))
+    return files
+
+
+def _jupyter_book() -> str:
+    exe = Path(sys.executable).with_name("jupyter-book")
+    if not exe.exists():
+        pytest.fail(f"jupyter-book is not installed next to {sys.executable}; run `make setup` first")
+    return str(exe)
+
+
+@pytest.fixture(scope="module")
+def built_book(tmp_path_factory) -> Path:
+    """Build the book once into a temporary folder; fail with the tail of the log if the build fails."""
+    out = tmp_path_factory.mktemp("book")
+    cmd = [_jupyter_book(), "build", str(REPO), "--path-output", str(out),
+           "--warningiserror", "--nitpick", "--keep-going"]
+    start = time.monotonic()
+    try:
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
+    except subprocess.TimeoutExpired as err:
+        log = (err.stdout or b"").decode() if isinstance(err.stdout, bytes) else (err.stdout or "")
+        pytest.fail(f"the book build did not finish within {BUILD_TIMEOUT_S} s.\nLast lines of the log:\n"
+                    + "\n".join(log.splitlines()[-80:]))
+    elapsed = time.monotonic() - start
+    log = proc.stdout + proc.stderr
+    (out / "build.log").write_text(log)
+    if proc.returncode != 0:
+        warnings = [line for line in log.splitlines() if "WARNING" in line or "ERROR" in line]
+        pytest.fail(
+            f"`{' '.join(cmd)}` failed with exit code {proc.returncode} after {elapsed:.0f} s.\n"
+            f"Warnings and errors ({len(warnings)}):\n" + "\n".join(warnings[:50])
+            + "\n\nLast 120 lines of the build log:\n" + "\n".join(log.splitlines()[-120:])
+            + f"\n\nFull log: {out / 'build.log'}. Reproduce with `make book`."
+        )
+    print(f"book built in {elapsed:.0f} s")
+    return out / "_build" / "html"
+
+
+@pytest.mark.slow
+def test_every_toc_page_produced_html(built_book):
+    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
+    pages = _toc_files(toc)
+    assert CHAPTER1 in pages
+    missing = [page for page in pages if not (built_book / f"{page}.html").is_file()]
+    assert not missing, f"no HTML produced for: {missing}"
+    assert (built_book / "index.html").is_file()
+
+
+@pytest.mark.slow
+def test_chapter1_html_contains_the_computed_comparison_table(built_book):
+    from bs4 import BeautifulSoup
+
+    import lrlab.experiments as ex
+
+    html = (built_book / f"{CHAPTER1}.html").read_text(encoding="utf-8")
+    soup = BeautifulSoup(html, "html.parser")
+    assert "Traceback" not in soup.get_text(), "a cell of chapter 1 printed a traceback"
+
+    table, _, _ = ex.schedule_comparison(ex.chapter1_nqm())
+    expected_rows = [(row.schedule, f"{row.final_loss:.5f}", f"{row.peak_lr:.3f}") for row in table.itertuples()]
+    found = False
+    for html_table in soup.find_all("table"):
+        cells = [[td.get_text(strip=True) for td in tr.find_all(["td", "th"])] for tr in html_table.find_all("tr")]
+        rows = [tuple(cells_row[i] for i in (0, 2, 1)) for cells_row in cells[1:] if len(cells_row) >= 3]
+        if rows == expected_rows:
+            found = True
+            break
+    assert found, ("the chapter's HTML has no table with the computed schedule comparison "
+                   f"(expected rows schedule/final_loss/peak_lr: {expected_rows})")
+
+
+@pytest.mark.slow
+def test_chapter1_figures_have_captions_and_alt_text(built_book):
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup((built_book / f"{CHAPTER1}.html").read_text(encoding="utf-8"), "html.parser")
+    for name in ("fig-stability", "fig-mc", "fig-dilemma", "fig-zoo", "fig-compare"):
+        figure = soup.find(id=name)
+        assert figure is not None, f"figure {name} is missing"
+        assert figure.find("figcaption") is not None, f"figure {name} has no caption"
+        img = figure.find("img")
+        assert img is not None and len(img.get("alt", "")) > 40, f"figure {name} has no alt text"

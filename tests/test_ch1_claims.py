@@ -1,0 +1,334 @@
+"""Every quantitative claim of chapter 1 (book/optimizers_dilemma.md), checked with the chapter's parameters.
+
+The chapter and these tests read their parameters and routines from
+:mod:`lrlab.experiments`, so they cannot drift apart. Each test names the
+sentence of the chapter it checks. The Monte Carlo tests take a few seconds each
+and are marked ``slow``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import lrlab.experiments as ex
+from lrlab import schedules as S
+from lrlab.nqm import NoisyQuadratic
+from lrlab.torch_adapter import torch_lr_trace
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """The chapter runs torch on one thread (small tensors); so do these tests, and the setting is restored."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def nqm() -> NoisyQuadratic:
+    return ex.chapter1_nqm()
+
+
+@pytest.fixture(scope="module")
+def comparison(nqm):
+    """(table, floor of the tuned constant rate, curves) of section 6."""
+    return ex.schedule_comparison(nqm)
+
+
+@pytest.fixture(scope="module")
+def decays(comparison):
+    table, _, _ = comparison
+    return table[table.schedule != ex.CONSTANT].reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------
+# Section 1: the stability limit
+# ---------------------------------------------------------------------------
+
+
+def test_stability_limit_converges_below_and_diverges_above(nqm):
+    """'Below 2/h_max the loss falls at every step; just above it ... grows without bound.'"""
+    table, curves = ex.stability_table(nqm.h, theta0=nqm.theta0)
+    assert table["fraction"].tolist() == list(ex.STABILITY_FRACTIONS)
+    for row, curve in zip(table.itertuples(), curves.values()):
+        steps = np.diff(curve)
+        if row.fraction < 1:
+            assert row.converges and row.max_contraction < 1
+            assert np.all(steps < 0), f"loss must fall at every step at {row.fraction} x the limit"
+            assert row.loss_end < 1e-3 * row.loss_start
+        else:
+            assert not row.converges and row.max_contraction > 1
+            # once the unstable coordinate dominates, the loss grows at every step
+            assert np.all(steps[10:] > 0)
+            assert row.loss_end > 1e3 * row.loss_start
+
+
+def test_contraction_factor_is_max_of_one_minus_eta_h(nqm):
+    """'The max_contraction column of the table is max_i |1 - eta h_i|.'"""
+    table, _ = ex.stability_table(nqm.h)
+    for row in table.itertuples():
+        assert row.max_contraction == pytest.approx(np.max(np.abs(1 - row.lr * nqm.h)), rel=1e-12)
+        assert row.lr == pytest.approx(row.fraction * 2 / nqm.h_max, rel=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# Section 3: exact recursion against Monte Carlo
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_recursion_matches_monte_carlo_within_sampling_error(nqm):
+    """'The largest |z| measured here is ...: the exact curves sit inside the sampling error everywhere.'"""
+    finals = {}
+    for name, schedule in ex.mc_schedules().items():
+        exact = nqm.expected_loss(schedule, ex.TOTAL_STEPS)
+        mc = nqm.simulate(schedule, ex.TOTAL_STEPS, n_seeds=ex.MC_SEEDS, seed=ex.MC_SEED)
+        z = ex.max_abs_z(mc, exact)
+        # 1000 correlated standard-normal z-scores: the maximum exceeds 5 with probability < 1e-3
+        assert z < 5.0, f"{name}: largest |z| = {z:.2f}; the recursion and the simulation disagree"
+        # most of the steps must fall inside the ±2 s.e. band drawn in the figure
+        inside = np.mean(np.abs(mc.mean[1:] - exact[1:]) <= 2 * mc.stderr[1:])
+        assert inside > 0.85, f"{name}: only {inside:.0%} of the steps inside ±2 s.e."
+        finals[name] = exact[-1]
+    # 'The constant rate levels off; the decay keeps going down.'
+    assert finals["linear decay"] < 0.5 * finals["constant"]
+    assert finals["constant"] == pytest.approx(nqm.noise_floor(ex.MC_PEAK_LR), rel=1e-6)
+
+
+def test_max_abs_z_rejects_bad_input():
+    from lrlab.nqm import MonteCarloResult
+
+    mc = MonteCarloResult(mean=np.ones(3), stderr=np.zeros(3), n_seeds=10, device="cpu")
+    with pytest.raises(ValueError, match="stderr is zero"):
+        ex.max_abs_z(mc, np.ones(3))
+    with pytest.raises(ValueError, match="exact must have the shape"):
+        ex.max_abs_z(mc, np.ones(4))
+
+
+# ---------------------------------------------------------------------------
+# Section 4: the noise floor
+# ---------------------------------------------------------------------------
+
+
+def test_noise_floor_formula_matches_recursion_tightly(nqm):
+    """'The recursion reproduces the formula to a relative error of at most ...'"""
+    table = ex.noise_floor_table(nqm, n_seeds=0)
+    assert table["lr"].tolist() == pytest.approx([f * nqm.stability_limit for f in ex.FLOOR_FRACTIONS])
+    assert (table["rel_gap"] < 1e-6).all(), table
+
+
+def test_noise_floor_formula_per_coordinate_is_the_fixed_point():
+    """The derivation: m* = eta sigma^2 / (B h (2 - eta h)) solves m = (1 - eta h)^2 m + eta^2 sigma^2 / B."""
+    h, sigma2, batch, eta = 0.3, 0.7, 4, 1.1
+    m_star = eta * sigma2 / (batch * h * (2 - eta * h))
+    assert (1 - eta * h) ** 2 * m_star + eta**2 * sigma2 / batch == pytest.approx(m_star, rel=1e-14)
+    single = NoisyQuadratic(h=[h], sigma2=[sigma2], batch_size=batch)
+    assert single.noise_floor(eta) == pytest.approx(0.5 * h * m_star, rel=1e-14)
+
+
+@pytest.mark.slow
+def test_noise_floor_matches_monte_carlo_within_sampling_error(nqm):
+    """'... the simulation agrees with both within its sampling error (largest |z| = ...).'"""
+    table = ex.noise_floor_table(nqm)
+    assert table.attrs["device"] in ("cpu",) or table.attrs["device"].startswith("cuda")
+    assert (table["z"].abs() < 4.0).all(), table[["lr", "formula", "monte_carlo", "stderr", "z"]]
+
+
+def test_speed_against_precision(nqm):
+    """'At step {early} the largest rate has the lowest loss; at step T the smallest has the lowest, still above its floor.'"""
+    rates = np.array(ex.DILEMMA_RATES)
+    assert np.all(np.diff(rates) > 0)
+    curves = nqm.expected_loss(np.repeat(rates[:, None], ex.TOTAL_STEPS, axis=1))
+    early = curves[:, ex.DILEMMA_EARLY_STEP]
+    final = curves[:, -1]
+    assert np.all(np.diff(early) < 0), f"early losses {early} should fall with the rate"
+    assert np.all(np.diff(final) > 0), f"final losses {final} should grow with the rate"
+    assert final[0] > 1.01 * nqm.noise_floor(rates[0]), "the smallest rate should still be above its floor"
+
+
+def test_noise_floor_table_rejects_unstable_rates(nqm):
+    with pytest.raises(ValueError, match="fraction must be in"):
+        ex.noise_floor_table(nqm, fractions=(1.2,), n_seeds=0)
+
+
+# ---------------------------------------------------------------------------
+# Section 5: the zoo and torch parity
+# ---------------------------------------------------------------------------
+
+
+def test_zoo_matches_torch_schedulers():
+    """'They agree to rounding error.'"""
+    table = ex.torch_parity_table()
+    assert len(table) == 6
+    assert (table["max abs gap"] < 1e-12).all(), table
+
+
+def test_torch_cosine_cycles_back_up_while_ours_holds_min_lr():
+    """'CosineAnnealingLR keeps following the cosine past T_max ...; our cosine_schedule holds min_lr.'"""
+    t_, peak = ex.TOTAL_STEPS, ex.ZOO_PEAK_LR
+    floor = ex.END_FRACTION * peak
+    theirs = torch_lr_trace(
+        lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=t_, eta_min=floor), 2 * t_ + 1, base_lr=peak
+    )
+    ours = S.cosine_schedule(peak, t_, min_lr=floor)
+    assert theirs[t_] == pytest.approx(floor, abs=1e-12)
+    assert theirs[2 * t_] == pytest.approx(peak, rel=1e-9)
+    assert ours(np.arange(t_, 2 * t_ + 1)) == pytest.approx(floor, abs=1e-15)
+
+
+def test_zoo_panels_are_at_the_same_peak():
+    """'The schedule zoo over T steps at the same peak rate.'"""
+    panels = ex.zoo()
+    for panel in panels.values():
+        for name, sched in panel.items():
+            rates = sched(np.arange(ex.TOTAL_STEPS))
+            assert rates.max() == pytest.approx(ex.ZOO_PEAK_LR, rel=1e-9), name
+
+
+def test_heavy_ball_and_torch_momentum_agree_for_a_constant_rate_only():
+    """Conventions box: same method for a constant rate (v = -eta b); different when the rate changes."""
+
+    def run(rates, beta=0.9, h=0.5):
+        theta_hb, v = 1.0, 0.0
+        param = torch.tensor([1.0], dtype=torch.float64, requires_grad=True)
+        opt = torch.optim.SGD([param], lr=rates[0], momentum=beta)
+        for eta in rates:
+            v = beta * v - eta * h * theta_hb
+            theta_hb = theta_hb + v
+            for group in opt.param_groups:
+                group["lr"] = eta
+            opt.zero_grad()
+            (0.5 * h * param**2).sum().backward()
+            opt.step()
+        return theta_hb, float(param.detach())
+
+    hb, pt = run([0.3] * 50)
+    assert hb == pytest.approx(pt, rel=1e-12, abs=1e-15)
+    hb, pt = run([0.3] * 10 + [0.03] * 40)
+    assert abs(hb - pt) > 1e-3
+
+
+# ---------------------------------------------------------------------------
+# Section 6: the comparison at an equal step budget
+# ---------------------------------------------------------------------------
+
+
+def test_tuned_peaks_are_inside_the_grid(comparison):
+    """'... and a check that no tuned peak sits on the edge of the grid.'"""
+    table, _, _ = comparison
+    assert not table["on_grid_edge"].any(), table
+
+
+def test_every_decay_ends_below_the_constant_floor(comparison, decays):
+    """'All {n_decays} decaying schedules end below that floor.'"""
+    table, floor, curves = comparison
+    const = table.set_index("schedule").loc[ex.CONSTANT]
+    assert const.final_loss > floor, "the tuned constant rate ends above its own floor"
+    assert floor == pytest.approx(ex.chapter1_nqm().noise_floor(const.peak_lr))
+    assert len(decays) == 7
+    assert (decays["vs_floor"] < 1).all(), decays
+    for name in decays.schedule:
+        assert curves[name][-1] == pytest.approx(decays.set_index("schedule").loc[name, "final_loss"])
+
+
+def test_tuned_constant_is_converging_on_flat_and_stuck_on_steep_directions(nqm, comparison):
+    """'it is still converging along the flat directions and already stuck along the steep ones.'"""
+    table, _, _ = comparison
+    lr = float(table.set_index("schedule").loc[ex.CONSTANT, "peak_lr"])
+    moments = nqm.second_moments(S.constant_schedule(lr), ex.TOTAL_STEPS)[-1]
+    fixed = lr * nqm.sigma2 / (nqm.batch_size * nqm.h * (2 - lr * nqm.h))
+    steep, flat = int(np.argmax(nqm.h)), int(np.argmin(nqm.h))
+    assert moments[steep] == pytest.approx(fixed[steep], rel=1e-9)
+    assert moments[flat] > 1.05 * fixed[flat]
+
+
+def test_ranking_exponential_wins_by_a_margin(decays):
+    """'the best shape is the exponential decay ..., {best_margin} below the runner-up'."""
+    assert decays.iloc[0].schedule == "exponential", decays
+    margin = 1 - decays.iloc[0].final_loss / decays.iloc[1].final_loss
+    assert margin > 0.1, f"margin over the runner-up is only {margin:.1%}"
+
+
+def test_ranking_fastest_leaving_shapes_take_the_first_two_places(decays):
+    """'The two shapes that leave the peak fastest (the lowest mean_rate among the smooth decays) take the first two places.'"""
+    smooth = decays[decays.schedule.isin(
+        ["exponential", "polynomial (power 2)", "linear to zero", "cosine to zero", "cosine, floor"])]
+    lowest_mean = set(smooth.nsmallest(2, "mean_rate").schedule)
+    assert set(decays.schedule.iloc[:2]) == lowest_mean
+
+
+def test_ranking_cosine_is_not_the_winner_and_ties_with_linear(decays):
+    """'cosine to zero ranks {cos_rank} of {n_decays}, tied with linear decay to zero (within ...)'."""
+    final = decays.set_index("schedule").final_loss
+    assert decays.iloc[0].schedule not in ("cosine to zero", "cosine, floor")
+    assert abs(final["cosine to zero"] / final["linear to zero"] - 1) < 0.01
+
+
+def test_cosine_with_a_floor_beats_cosine_to_zero(decays):
+    """'the same cosine with a floor at {end_fraction} of its peak ends ... lower than the cosine to zero.'"""
+    final = decays.set_index("schedule").final_loss
+    assert final["cosine, floor"] < final["cosine to zero"]
+
+
+def test_shape_matters(decays):
+    """'the shape matters (the worst decay ends {decay_spread} times higher than the best)'."""
+    assert decays.final_loss.max() / decays.final_loss.min() > 1.5
+
+
+def test_end_value_sweep(nqm):
+    """'cosine is best ending at {cos_best_end} of its peak ...; at its best end value the exponential still ends lowest.'"""
+    sweep = ex.end_value_sweep(nqm)
+    assert list(sweep.index) == list(ex.END_FRACTIONS)
+    assert sweep["cosine"].idxmin() > 0, "cosine should do better with a floor than ending at zero"
+    assert sweep["cosine"].min() < sweep.loc[0.0, "cosine"]
+    assert sweep["exponential"].min() < sweep["cosine"].min()
+    assert sweep["exponential"].min() < sweep["linear"].min()
+    assert np.isnan(sweep.loc[0.0, "exponential"])
+
+
+def test_batch_size_one_puts_multistep_above_the_floor():
+    """'Now multi-step ends above the constant rate's floor'; and 'at both noise levels every decay ended below the tuned constant rate'."""
+    for batch_size, expected_above in ((ex.NQM_PARAMS["batch_size"], set()), (1, {"multi-step"})):
+        table, _, _ = ex.schedule_comparison(ex.chapter1_nqm(batch_size=batch_size))
+        decaying = table[table.schedule != ex.CONSTANT]
+        assert set(decaying[decaying.vs_floor >= 1].schedule) == expected_above
+        const_final = float(table.set_index("schedule").loc[ex.CONSTANT, "final_loss"])
+        assert (decaying.final_loss < const_final).all()
+        assert not table["on_grid_edge"].any()
+
+
+# ---------------------------------------------------------------------------
+# Section 7: the torch loop
+# ---------------------------------------------------------------------------
+
+
+def test_torch_loop_uses_the_schedule_exactly():
+    """'The optimizer used exactly the rate the schedule prescribes at every step.'"""
+    inputs, targets = ex.tiny_regression()
+    model = ex.tiny_mlp(dim=inputs.shape[1])
+    schedule = S.warmup_cosine_schedule(ex.TINY_PEAK_LR, total_steps=ex.TINY_STEPS, warmup_steps=ex.TINY_STEPS // 10)
+    before = ex.full_batch_loss(model, inputs, targets)
+    rates, losses = ex.train_with_schedule(model, inputs, targets, schedule, ex.TINY_STEPS)
+    after = ex.full_batch_loss(model, inputs, targets)
+    assert np.max(np.abs(rates - schedule(np.arange(ex.TINY_STEPS)))) < 1e-15
+    assert after < before
+    assert np.isfinite(losses).all()
+
+
+def test_train_with_schedule_rejects_bad_arguments():
+    inputs, targets = ex.tiny_regression(n=8, dim=2)
+    with pytest.raises(ValueError, match="total_steps"):
+        ex.train_with_schedule(ex.tiny_mlp(dim=2), inputs, targets, S.constant_schedule(0.1), total_steps=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        ex.train_with_schedule(ex.tiny_mlp(dim=2), inputs, targets, S.constant_schedule(0.1), 3, batch_size=0)
+
+
+def test_tiny_mlp_leaves_the_global_generator_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    ex.tiny_mlp(seed=7)
+    assert torch.equal(torch.rand(3), expected)
