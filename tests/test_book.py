@@ -115,3 +115,27 @@ def test_chapter1_figures_have_captions_and_alt_text(built_book):
         assert figure.find("figcaption") is not None, f"figure {name} has no caption"
         img = figure.find("img")
         assert img is not None and len(img.get("alt", "")) > 40, f"figure {name} has no alt text"
+
+
+@pytest.mark.slow
+def test_no_page_loads_scripts_or_styles_from_the_network(built_book):
+    """Math must render offline: MathJax (and everything else) is served from the build."""
+    from bs4 import BeautifulSoup
+
+    remote = []
+    for page in built_book.rglob("*.html"):
+        soup = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser")
+        for tag, attr in (("script", "src"), ("link", "href")):
+            for el in soup.find_all(tag):
+                url = el.get(attr) or ""
+                if tag == "link" and "stylesheet" not in (el.get("rel") or []) and "preload" not in (el.get("rel") or []):
+                    continue
+                if url.startswith(("http://", "https://", "//")):
+                    remote.append(f"{page.relative_to(built_book)}: <{tag} {attr}={url}>")
+    assert not remote, "pages load files from the network:\n" + "\n".join(remote[:20])
+    chapter = (built_book / f"{CHAPTER1}.html").read_text(encoding="utf-8")
+    assert "_static/mathjax/tex-mml-chtml.js" in chapter, "chapter 1 does not load the local MathJax"
+    assert (built_book / "_static" / "mathjax" / "tex-mml-chtml.js").is_file()
+    assert any((built_book / "_static" / "mathjax" / "output" / "chtml" / "fonts").rglob("*.woff")), (
+        "MathJax's fonts were not copied next to it"
+    )
