@@ -25,7 +25,7 @@ book: setup  ## build the book (every chapter executed) into _build/html
 	@echo "Open _build/html/index.html in a browser."
 
 test: setup  ## run the whole test suite (unit, notebooks, autograder, book build)
-	$(BIN)/python -m pytest -n $(JOBS)
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n $(JOBS)
 
 test-fast: setup  ## the unit tests only (skips the book build and grading runs)
 	$(BIN)/python -m pytest -m "not slow"
