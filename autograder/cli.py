@@ -1,0 +1,232 @@
+"""Command line: ``python -m autograder {release,check,grade,export,feedback}``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from textwrap import dedent
+
+from .layout import AutograderError
+
+__all__ = ["main", "build_parser"]
+
+_FMT = argparse.RawDescriptionHelpFormatter
+
+_TOOL_EPILOG = dedent(
+    """\
+    Example (the instructors' workflow):
+      python -m autograder release                  # solutions/ -> exercises/ (commit it)
+      python -m autograder check                    # CI: exercises/ up to date, nothing leaks
+      python -m autograder grade submissions/ --jobs 2
+      python -m autograder export -o grades.csv
+      python -m autograder feedback --assignment schedules
+
+    Sources live in solutions/<assignment>/<notebook>.ipynb (nbgrader source
+    notebooks); grading state (gradebook.db, submitted/, autograded/, feedback/)
+    lives in the course directory, .course/ at the repository root unless
+    --course-dir says otherwise. Exit status: 0 on success, 1 when something
+    needs fixing (the message says what), 2 for a usage error.
+    """
+)
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("common options")
+    group.add_argument("--repo", metavar="DIR", help="repository root (holds solutions/ and exercises/); "
+                       "default: found from the current directory")
+    group.add_argument("--course-dir", metavar="DIR", help="course directory for the gradebook, submitted/, "
+                       "autograded/ and feedback/ (default: <repo>/.course)")
+    group.add_argument("--db", metavar="URL", help="gradebook database URL (default: "
+                       "sqlite:///<course-dir>/gradebook.db)")
+    group.add_argument("-v", "--verbose", action="store_true", help="show nbgrader's and traitlets' log")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of ``python -m autograder``."""
+    common = _common()
+    parser = argparse.ArgumentParser(
+        prog="python -m autograder",
+        description="Release, check and grade the course's nbgrader assignments.",
+        epilog=_TOOL_EPILOG,
+        formatter_class=_FMT,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser(
+        "release", parents=[common], formatter_class=_FMT,
+        help="regenerate exercises/ from solutions/",
+        description="Regenerate the student notebooks exercises/<assignment>/ from the nbgrader sources "
+                    "solutions/<assignment>/ (nbgrader generate_assignment). Solutions, hidden tests and "
+                    "outputs are stripped; the result is deterministic, so re-running it leaves git diff clean.",
+        epilog=dedent("""\
+            Examples:
+              python -m autograder release                 # every assignment
+              python -m autograder release schedules       # just one
+            """),
+    )
+    p.add_argument("assignments", nargs="*", metavar="ASSIGNMENT", help="assignments to release (default: all)")
+
+    p = sub.add_parser(
+        "check", parents=[common], formatter_class=_FMT,
+        help="fail if exercises/ is out of date or leaks solutions",
+        description="Regenerate the release into a temporary folder and compare it byte for byte with "
+                    "exercises/; scan exercises/ for the BEGIN/END SOLUTION and HIDDEN TESTS markers and for "
+                    "non-trivial lines from inside those regions of the sources. Exit 1 with the list of "
+                    "problems, 0 when exercises/ is up to date.",
+        epilog=dedent("""\
+            Example (in CI, or before committing):
+              python -m autograder check || python -m autograder release
+            """),
+    )
+
+    p = sub.add_parser(
+        "grade", parents=[common], formatter_class=_FMT,
+        help="autograde a folder (or .zip) of submissions",
+        description="Autograde every <student_id>/<assignment>/<notebook>.ipynb in SUBMISSIONS with nbgrader "
+                    "(force, creating students). A bad submission (invalid JSON, empty file, missing notebook, "
+                    "kernel death, timeout) is graded 0 with a note and the batch goes on. Prints a summary "
+                    "table; exit 0 when every submission was handled (a score of 0 is still graded).",
+        epilog=dedent("""\
+            Examples:
+              python -m autograder grade submissions/
+              python -m autograder grade submissions.zip --assignment schedules --jobs 2 --timeout 120
+            Layout:
+              submissions/alice/schedules/schedules.ipynb
+              submissions/bob/schedules/schedules.ipynb
+            Regrading the same folder replaces the earlier automatic grades and gives the same scores.
+            """),
+    )
+    p.add_argument("submissions", metavar="SUBMISSIONS", help="folder laid out <student_id>/<assignment>/"
+                   "<notebook>.ipynb, or a .zip of one")
+    p.add_argument("--assignment", metavar="A", help="grade only this assignment")
+    p.add_argument("--jobs", "-j", type=int, default=1, metavar="N", help="submissions graded in parallel "
+                   "(processes; default 1)")
+    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                   help="per-cell execution limit (nbgrader Execute.timeout; default 60)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    p = sub.add_parser(
+        "export", parents=[common], formatter_class=_FMT,
+        help="write the grades as CSV",
+        description="Write one CSV row per (student, assignment) of the gradebook with the columns "
+                    "student_id,assignment,score,max_score,status,note. A submission that failed to grade "
+                    "has score 0 and a note; one never handed in has status 'missing'. Writes to standard "
+                    "output unless -o is given.",
+        epilog=dedent("""\
+            Examples:
+              python -m autograder export                   # CSV on stdout
+              python -m autograder export -o grades.csv
+            """),
+    )
+    p.add_argument("-o", "--output", metavar="FILE", default="-", help="output file (default: - for stdout)")
+    p.add_argument("--assignment", metavar="A", help="export only this assignment")
+
+    p = sub.add_parser(
+        "feedback", parents=[common], formatter_class=_FMT,
+        help="write per-student HTML feedback",
+        description="Run nbgrader generate_feedback for the autograded submissions and print where each HTML "
+                    "file went (<course-dir>/feedback/<student>/<assignment>/<notebook>.html).",
+        epilog=dedent("""\
+            Examples:
+              python -m autograder feedback
+              python -m autograder feedback --assignment schedules --student alice
+            """),
+    )
+    p.add_argument("--assignment", metavar="A", help="only this assignment")
+    p.add_argument("--student", metavar="S", help="only this student")
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    from . import grading
+    from .release import check, release
+
+    common = dict(repo=args.repo)
+    if args.command == "release":
+        written = release(args.assignments or None, verbose=args.verbose, **common)
+        for path in written:
+            print(f"wrote {os.path.relpath(path)}")
+        return 0
+
+    if args.command == "check":
+        problems = check(verbose=args.verbose, **common)
+        if problems:
+            print(f"exercises/ has {len(problems)} problem(s):", file=sys.stderr)
+            for problem in problems:
+                print(f"  - {problem}", file=sys.stderr)
+            print("Run `python -m autograder release` to regenerate exercises/ from solutions/ "
+                  "(and never edit exercises/ by hand).", file=sys.stderr)
+            return 1
+        print("exercises/ is up to date with solutions/ and carries no solution or hidden-test code.")
+        return 0
+
+    common.update(course_dir=args.course_dir, db=args.db)
+    if args.command == "grade":
+        timeout = grading.DEFAULT_TIMEOUT if args.timeout is None else args.timeout
+        results = grading.grade_submissions(
+            args.submissions, assignment=args.assignment, jobs=args.jobs, timeout=timeout,
+            verbose=args.verbose, progress=not args.no_progress, **common,
+        )
+        print(grading.format_table(results))
+        counts = {}
+        for r in results:
+            counts[r.status] = counts.get(r.status, 0) + 1
+        summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        print(f"\n{len(results)} submission(s): {summary}. "
+              "Export with `python -m autograder export -o grades.csv`.")
+        return 0
+
+    if args.command == "export":
+        rows = grading.export_grades(args.output, assignment=args.assignment, **common)
+        if args.output != "-":
+            print(f"wrote {len(rows)} row(s) to {args.output}", file=sys.stderr)
+        return 0
+
+    if args.command == "feedback":
+        files, problems = grading.generate_feedback(
+            assignment=args.assignment, student=args.student, verbose=args.verbose, **common
+        )
+        for path in files:
+            print(f"feedback: {os.path.relpath(path)}")
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 1 if problems else 0
+    raise AssertionError(args.command)  # pragma: no cover
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 on success, 1 when something needs fixing, 2 for usage errors.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    if getattr(args, "jobs", 1) is not None and getattr(args, "jobs", 1) < 1:
+        parser.error(f"--jobs must be >= 1, got --jobs {args.jobs}")
+    if getattr(args, "timeout", None) is not None and not args.timeout > 0:
+        parser.error(f"--timeout must be a positive number of seconds, got --timeout {args.timeout:g}")
+    from ._nbgrader import skip_slow_optional_imports
+
+    skip_slow_optional_imports()
+    try:
+        return _run(args)
+    except AutograderError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

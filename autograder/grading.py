@@ -1,0 +1,746 @@
+"""Grade a folder of submissions with nbgrader, export the grades, write feedback.
+
+One *submission* is one student's folder for one assignment. Grading it means:
+vet every expected notebook (empty, invalid JSON, missing...), copy the readable
+ones into ``<course>/submitted/<student>/<assignment>/``, and run nbgrader's
+``autograde`` (force, create students). A submission that cannot be run still
+gets a gradebook entry with every grade set to 0 and a note saying why, and the
+batch goes on. Notes live next to the gradebook in ``autograder_notes.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import multiprocessing
+import os
+import shutil
+import sys
+import tempfile
+import time
+import zipfile
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from ._nbgrader import explain_failure, make_api, quiet, skip_slow_optional_imports
+from .layout import AutograderError, Course, Repo, find_repo, open_course, valid_name
+from .submissions import Submission, discover, extract_zip, vet_notebook, write_submission
+
+__all__ = [
+    "GradeResult",
+    "grade_submissions",
+    "grade_notebook",
+    "export_grades",
+    "generate_feedback",
+    "format_table",
+    "DEFAULT_TIMEOUT",
+    "CSV_COLUMNS",
+]
+
+#: Default per-cell execution limit in seconds.
+DEFAULT_TIMEOUT = 60
+#: Columns of the exported CSV, in order.
+CSV_COLUMNS = ("student_id", "assignment", "score", "max_score", "status", "note")
+
+
+@dataclass
+class GradeResult:
+    """The outcome for one (student, assignment).
+
+    Attributes
+    ----------
+    student_id, assignment : str
+    score : float
+        Points earned (0 when the submission could not be graded).
+    max_score : float or None
+        Points available (``None`` for an assignment the repository does not have).
+    status : str
+        ``"graded"`` (nbgrader ran it; the score may be 0), ``"failed"`` (nothing
+        could be run: every notebook unreadable, kernel death...; score 0),
+        ``"skipped"`` (unknown assignment or unusable student id), or, in exports,
+        ``"missing"`` (no submission from this student).
+    note : str
+        What went wrong and what to do; empty when nothing did.
+    seconds : float
+        Wall time spent grading it.
+    """
+
+    student_id: str
+    assignment: str
+    score: float
+    max_score: float | None
+    status: str
+    note: str = ""
+    seconds: float = 0.0
+
+    def row(self) -> dict:
+        """The CSV row (see :data:`CSV_COLUMNS`)."""
+        return {
+            "student_id": self.student_id,
+            "assignment": self.assignment,
+            "score": _fmt(self.score),
+            "max_score": "" if self.max_score is None else _fmt(self.max_score),
+            "status": self.status,
+            "note": self.note,
+        }
+
+
+def _fmt(x: float) -> str:
+    return repr(round(float(x), 6))
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _gradebook(course: Course):
+    from nbgrader.api import Gradebook
+
+    return Gradebook(course.db_url)
+
+
+def _load_notes(course: Course) -> dict:
+    try:
+        return json.loads(course.notes_file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _save_notes(course: Course, updates: dict) -> None:
+    notes = _load_notes(course)
+    notes.update(updates)
+    course.root.mkdir(parents=True, exist_ok=True)
+    tmp = course.notes_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(notes, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, course.notes_file)
+
+
+def _rmtree(path: Path) -> None:
+    """Remove a folder nbgrader made read-only (files 444)."""
+    def onerror(func, p, _exc):
+        os.chmod(p, 0o700 if os.path.isdir(p) else 0o600)
+        func(p)
+
+    if path.exists():
+        shutil.rmtree(path, onerror=onerror)
+
+
+def _prepare_assignments(course: Course, assignments: list[str], verbose: bool) -> None:
+    """Record the sources (with hidden tests) in the gradebook: generate_assignment."""
+    api = make_api(course)
+    for name in assignments:
+        result = api.generate_assignment(name, force=True, create=True)
+        if verbose and result.get("log"):
+            print(result["log"], file=sys.stderr, end="")
+        if not result["success"]:
+            reason = explain_failure(result)
+            hint = "fix the source notebook"
+            if "submissions associated" in reason:
+                hint = (
+                    f"the graded cells of solutions/{name}/ changed after submissions were graded in "
+                    f"{course.root}; grade into a fresh --course-dir (or delete its gradebook to start over)"
+                )
+            raise AutograderError(f"could not load assignment {name!r} into the gradebook: {reason}; {hint}")
+
+
+def _grade_cell_ids(path: Path) -> list[str]:
+    import nbformat
+
+    nb = nbformat.read(os.fspath(path), as_version=4)
+    return [
+        c.metadata["nbgrader"]["grade_id"]
+        for c in nb.cells
+        if c.get("metadata", {}).get("nbgrader", {}).get("grade") and c.metadata["nbgrader"].get("grade_id")
+    ]
+
+
+def _stage(course: Course, sub: Submission) -> tuple[int, list[str]]:
+    """Copy the readable files of ``sub`` into submitted/; return (notebooks copied, notes)."""
+    repo = course.repo
+    dest = course.path("submitted", sub.student_id, sub.assignment)
+    _rmtree(dest)
+    dest.mkdir(parents=True)
+    expected = repo.notebook_names(sub.assignment)
+    present = {p.stem: p for p in sorted(sub.folder.glob("*.ipynb")) if p.is_file()}
+    extras = sorted(set(present) - set(expected))
+    notes, copied = [], 0
+    for name in expected:
+        shown = os.path.join(sub.display, name + ".ipynb")
+        path = present.get(name)
+        if path is None:
+            hint = (
+                f" (found {', '.join(e + '.ipynb' for e in extras)}: rename it to {name}.ipynb)"
+                if extras else ": submit the notebook under its original name"
+            )
+            notes.append(f"{shown} is missing{hint}; graded as 0")
+            continue
+        problem = vet_notebook(path, shown)
+        if problem:
+            notes.append(problem)
+            continue
+        try:
+            want = _grade_cell_ids(repo.solutions / sub.assignment / (name + ".ipynb"))
+            have = set(_grade_cell_ids(path))
+            lost = [g for g in want if g not in have]
+        except Exception:  # noqa: BLE001 - vetting already passed; this is only a hint
+            lost = []
+        if lost:
+            notes.append(
+                f"{shown} lacks {len(lost)} test cell(s) ({', '.join(lost)}), deleted or retyped by the "
+                "student: they score 0; start again from the released notebook to keep them"
+            )
+        shutil.copyfile(path, dest / path.name)
+        copied += 1
+    for extra in sorted(sub.folder.rglob("*")):
+        rel = extra.relative_to(sub.folder)
+        if extra.is_file() and extra.suffix != ".ipynb" and not any(
+            part.startswith(".") or part in ("__pycache__", "__MACOSX") for part in rel.parts
+        ):
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(extra, dest / rel)
+    return copied, notes
+
+
+def _autograde_job(job: dict) -> dict:
+    """Run nbgrader autograde for one submission (in this process or a worker)."""
+    start = time.perf_counter()
+    try:
+        quiet(job["verbose"])
+        course = Course(repo=Repo(Path(job["repo"])), root=Path(job["course"]), db_url=job["db_url"])
+        api = make_api(course, timeout=job["timeout"])
+        result = api.autograde(job["assignment"], job["student_id"], force=True, create=True)
+    except Exception as exc:  # noqa: BLE001 - reported as a failed submission
+        import traceback
+
+        result = {"success": False, "error": traceback.format_exc(), "log": f"{type(exc).__name__}: {exc}"}
+    result["key"] = job["key"]
+    result["seconds"] = time.perf_counter() - start
+    return result
+
+
+def _failure_note(result: dict, display: str, timeout: float) -> str:
+    text = (result.get("log") or "") + (result.get("error") or "")
+    if "DeadKernelError" in text or "Kernel died" in text or "kernel died" in text:
+        return (
+            f"{display}: the Python kernel died while running the notebook (os._exit, a crash in "
+            "compiled code, or out of memory); graded as 0. Run it top to bottom (Kernel > Restart & "
+            "Run All) to find the cell, fix it and resubmit"
+        )
+    if "CellTimeoutError" in text or "timed out" in text:
+        return (
+            f"{display}: a cell ran past the {timeout:g} s per-cell limit and the kernel did not stop "
+            "when interrupted (a loop that ignores KeyboardInterrupt?); graded as 0. Fix the loop, or "
+            "regrade with a larger --timeout if the code is just slow"
+        )
+    if "UnresponsiveKernelError" in text or "became unresponsive" in text:
+        return (
+            f"{display}: the kernel stopped responding after a cell ran past the {timeout:g} s limit "
+            "(an endless loop that ignores interrupts, or memory exhaustion); graded as 0. Fix the "
+            "loop, or regrade with a larger --timeout if the code is just slow"
+        )
+    return (
+        f"{display}: nbgrader could not grade it ({explain_failure(result)}); graded as 0. "
+        "Rerun with --verbose to see nbgrader's log"
+    )
+
+
+def _timeout_notes(course: Course, sub: Submission, timeout: float) -> list[str]:
+    """Cells interrupted for running past the per-cell limit (nbgrader goes on after them)."""
+    import nbformat
+
+    notes = []
+    folder = course.path("autograded", sub.student_id, sub.assignment)
+    for path in sorted(folder.glob("*.ipynb")):
+        try:
+            nb = nbformat.read(os.fspath(path), as_version=4)
+        except Exception:  # noqa: BLE001
+            continue
+        for index, cell in enumerate(nb.cells):
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "error" and out.get("ename") == "CellTimeoutError":
+                    gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+                    where = f"cell {gid!r}" if gid else f"cell {index}"
+                    notes.append(
+                        f"{os.path.join(sub.display, path.name)}: {where} ran past the {timeout:g} s "
+                        "per-cell limit and was interrupted; the tests that need it score 0 (regrade "
+                        "with a larger --timeout if the code is correct but slow)"
+                    )
+    return notes
+
+
+def _zero_grades(course: Course, assignment: str, student_id: str) -> None:
+    """Make sure the submission exists in the gradebook with every automatic grade 0."""
+    from nbgrader.api import MissingEntry
+
+    with _gradebook(course) as gb:
+        gb.update_or_create_student(student_id)
+        try:
+            sub = gb.find_submission(assignment, student_id)
+        except MissingEntry:
+            sub = gb.add_submission(assignment, student_id)
+        for notebook in sub.notebooks:
+            for grade in notebook.grades:
+                grade.auto_score = 0
+                grade.needs_manual_grade = False
+        gb.db.commit()
+
+
+def _scores(course: Course, assignment: str, student_id: str) -> tuple[float, float]:
+    with _gradebook(course) as gb:
+        sub = gb.find_submission(assignment, student_id)
+        return float(sub.score), float(sub.max_score)
+
+
+def _max_score(course: Course, assignment: str) -> float | None:
+    from nbgrader.api import MissingEntry
+
+    with _gradebook(course) as gb:
+        try:
+            return float(gb.find_assignment(assignment).max_score)
+        except MissingEntry:
+            return None
+
+
+# --------------------------------------------------------------------------- grade
+
+
+@contextlib.contextmanager
+def _submissions_folder(path: Path):
+    if path.is_dir():
+        yield path
+        return
+    if path.is_file() and zipfile.is_zipfile(path):
+        with tempfile.TemporaryDirectory(prefix="autograder-zip-") as tmp:
+            yield extract_zip(path, tmp)
+        return
+    if path.is_file():
+        raise AutograderError(
+            f"submissions={os.fspath(path)!r} is a file but not a zip archive: pass a folder laid out "
+            "<student_id>/<assignment>/<notebook>.ipynb or a .zip of one"
+        )
+    raise AutograderError(f"submissions={os.fspath(path)!r} does not exist: check the path")
+
+
+def grade_submissions(
+    submissions: os.PathLike | str,
+    *,
+    repo: Repo | os.PathLike | str | None = None,
+    course_dir: os.PathLike | str | None = None,
+    db: str | None = None,
+    assignment: str | None = None,
+    jobs: int = 1,
+    timeout: float = DEFAULT_TIMEOUT,
+    verbose: bool = False,
+    progress: bool = True,
+) -> list[GradeResult]:
+    """Autograde every submission in a folder (or ``.zip``) with nbgrader.
+
+    Parameters
+    ----------
+    submissions : path-like
+        A folder laid out ``<student_id>/<assignment>/<notebook>.ipynb``, or a
+        ``.zip`` of one (unpacked safely into a temporary folder).
+    repo : Repo or path-like, optional
+        The repository with ``solutions/`` (see :func:`autograder.layout.find_repo`).
+    course_dir : path-like, optional
+        The course directory; default ``<repo>/.course``.
+    db : str, optional
+        Gradebook URL; default ``sqlite:///<course_dir>/gradebook.db``.
+    assignment : str, optional
+        Grade only this assignment.
+    jobs : int
+        Submissions graded at once (worker processes).
+    timeout : float
+        Per-cell execution limit in seconds.
+    verbose : bool
+        Show nbgrader's log.
+    progress : bool
+        Show a progress bar (one tick per submission) on stderr.
+
+    Returns
+    -------
+    list of GradeResult
+        One per submission found, sorted by student then assignment.
+
+    Raises
+    ------
+    AutograderError
+        If the tool itself cannot run: bad arguments, no submissions found, an
+        assignment that nbgrader cannot load. Bad submissions never raise.
+    """
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise AutograderError(f"jobs must be a positive integer, got jobs={jobs!r}")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise AutograderError(f"timeout must be a positive number of seconds, got timeout={timeout!r}")
+    path = Path(submissions)
+    display = os.fspath(submissions)
+    if not path.exists():
+        raise AutograderError(f"submissions={display!r} does not exist: check the path")
+    course = open_course(repo, course_dir, db)
+    repo = course.repo
+    quiet(verbose)
+    known = repo.assignments()
+    if assignment is not None:
+        repo.check_assignment(assignment)
+
+    with _submissions_folder(path) as folder:
+        found = discover(folder, display, known)
+        if assignment is not None:
+            found = [s for s in found if s.assignment == assignment]
+        if not found:
+            what = f" for assignment {assignment!r}" if assignment else ""
+            raise AutograderError(
+                f"found no submissions{what} in {display}: expected folders laid out "
+                "<student_id>/<assignment>/<notebook>.ipynb (assignments: " + (", ".join(known) or "none") + ")"
+            )
+        results: dict[str, GradeResult] = {}
+        runnable: list[tuple[Submission, list[str]]] = []
+        staged = []
+        for sub in found:
+            key = f"{sub.student_id}/{sub.assignment}"
+            if sub.assignment not in known:
+                results[key] = GradeResult(
+                    sub.student_id, sub.assignment, 0.0, None, "skipped",
+                    f"{sub.display}: there is no assignment {sub.assignment!r} in solutions/ "
+                    f"(known: {', '.join(known) or 'none'}); rename the folder and regrade",
+                )
+            elif not valid_name(sub.student_id):
+                results[key] = GradeResult(
+                    sub.student_id, sub.assignment, 0.0, None, "skipped",
+                    f"{sub.display}: the student id {sub.student_id!r} has characters nbgrader cannot "
+                    "use (use letters, digits, '_', '-', '.'); rename the folder and regrade",
+                )
+            else:
+                staged.append(sub)
+        course.root.mkdir(parents=True, exist_ok=True)
+        if staged:
+            _prepare_assignments(course, sorted({s.assignment for s in staged}), verbose)
+        for sub in staged:
+            key = f"{sub.student_id}/{sub.assignment}"
+            copied, notes = _stage(course, sub)
+            if copied:
+                runnable.append((sub, notes))
+            else:
+                _zero_grades(course, sub.assignment, sub.student_id)
+                results[key] = GradeResult(
+                    sub.student_id, sub.assignment, 0.0, _max_score(course, sub.assignment), "failed",
+                    "; ".join(notes) or f"{sub.display}: no notebook to grade; graded as 0",
+                )
+
+    jobs_list = [
+        {
+            "key": f"{sub.student_id}/{sub.assignment}",
+            "student_id": sub.student_id,
+            "assignment": sub.assignment,
+            "repo": os.fspath(repo.root),
+            "course": os.fspath(course.root),
+            "db_url": course.db_url,
+            "timeout": timeout,
+            "verbose": verbose,
+        }
+        for sub, _ in runnable
+    ]
+    by_key = {f"{sub.student_id}/{sub.assignment}": (sub, notes) for sub, notes in runnable}
+
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=len(found), desc="grading", unit="submission", file=sys.stderr,
+        disable=not progress, dynamic_ncols=True,
+    )
+    for _ in results:  # the skipped and unreadable ones are done already
+        bar.update(1)
+
+    def finish(outcome: dict) -> None:
+        sub, notes = by_key[outcome["key"]]
+        if verbose and outcome.get("log"):
+            bar.write(f"--- nbgrader log for {outcome['key']} ---\n{outcome['log']}", file=sys.stderr)
+        if outcome.get("success"):
+            score, max_score = _scores(course, sub.assignment, sub.student_id)
+            notes = notes + _timeout_notes(course, sub, timeout)
+            status = "graded"
+        else:
+            _zero_grades(course, sub.assignment, sub.student_id)
+            score, max_score = 0.0, _max_score(course, sub.assignment)
+            notes = notes + [_failure_note(outcome, sub.display, timeout)]
+            status = "failed"
+        results[outcome["key"]] = GradeResult(
+            sub.student_id, sub.assignment, score, max_score, status, "; ".join(notes),
+            seconds=outcome.get("seconds", 0.0),
+        )
+        bar.update(1)
+
+    try:
+        if jobs == 1 or len(jobs_list) <= 1:
+            for job in jobs_list:
+                finish(_autograde_job(job))
+        else:
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(
+                max_workers=min(jobs, len(jobs_list)), mp_context=context, initializer=skip_slow_optional_imports
+            ) as pool:
+                futures = {pool.submit(_autograde_job, job): job for job in jobs_list}
+                for future in as_completed(futures):
+                    try:
+                        outcome = future.result()
+                    except Exception as exc:  # noqa: BLE001 - a worker process died
+                        outcome = {
+                            "key": futures[future]["key"], "success": False,
+                            "log": f"the grading worker process died ({type(exc).__name__}: {exc})",
+                        }
+                    finish(outcome)
+    finally:
+        bar.close()
+        _save_notes(course, {k: {"status": r.status, "note": r.note} for k, r in results.items()})
+    return [results[k] for k in sorted(results)]
+
+
+def grade_notebook(
+    notebook,
+    assignment: str,
+    *,
+    student_id: str = "student",
+    notebook_name: str | None = None,
+    repo: Repo | os.PathLike | str | None = None,
+    course_dir: os.PathLike | str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    verbose: bool = False,
+) -> GradeResult:
+    """Grade one notebook as ``student_id``'s submission for ``assignment``.
+
+    Parameters
+    ----------
+    notebook : path-like, dict, NotebookNode, str or bytes
+        The submission: a path (a ``str`` naming an existing file counts as one), a
+        notebook, or raw file content (``str``/``bytes``, to try malformed files).
+    assignment : str
+        An assignment of the repository.
+    student_id : str
+        Who it is graded for.
+    notebook_name : str, optional
+        File name (without ``.ipynb``) to submit it under; default the assignment's
+        notebook (required when the assignment has several).
+    repo : Repo or path-like, optional
+        The repository.
+    course_dir : path-like, optional
+        Course directory to grade in; a temporary one (deleted afterwards) when
+        omitted.
+    timeout : float
+        Per-cell execution limit in seconds.
+    verbose : bool
+        Show nbgrader's log.
+
+    Returns
+    -------
+    GradeResult
+
+    Examples
+    --------
+    >>> from autograder import grade_notebook, perfect_submission   # doctest: +SKIP
+    >>> nb = perfect_submission("solutions/schedules/schedules.ipynb")  # doctest: +SKIP
+    >>> r = grade_notebook(nb, "schedules")                            # doctest: +SKIP
+    >>> r.score == r.max_score                                         # doctest: +SKIP
+    True
+    """
+    repo = repo if isinstance(repo, Repo) else find_repo(repo)
+    names = repo.notebook_names(assignment)
+    if notebook_name is None:
+        if len(names) != 1:
+            raise AutograderError(
+                f"assignment {assignment!r} has {len(names)} notebooks ({', '.join(names)}): "
+                "pass notebook_name to say which one this is"
+            )
+        notebook_name = names[0]
+    elif notebook_name not in names:
+        raise AutograderError(
+            f"notebook_name={notebook_name!r} is not a notebook of {assignment!r} ({', '.join(names)})"
+        )
+    if isinstance(notebook, os.PathLike) or (
+        isinstance(notebook, str) and "\n" not in notebook and os.path.isfile(notebook)
+    ):
+        notebook = Path(notebook).read_bytes()
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="autograder-one-")))
+        folder = tmp / "submissions"
+        write_submission(folder, student_id, assignment, notebook_name, notebook)
+        results = grade_submissions(
+            folder, repo=repo, course_dir=course_dir if course_dir is not None else tmp / "course",
+            assignment=assignment, timeout=timeout, verbose=verbose, progress=False,
+        )
+    return results[0]
+
+
+def format_table(results: list[GradeResult]) -> str:
+    """A plain-text table: student, assignment, score, max_score, status, note."""
+    header = ("student", "assignment", "score", "max_score", "status", "note")
+    rows = [
+        (r.student_id, r.assignment, f"{r.score:g}", "" if r.max_score is None else f"{r.max_score:g}",
+         r.status, r.note)
+        for r in results
+    ]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)][:-1]
+    lines = []
+    for row in (header, *rows):
+        cells = [str(x).ljust(w) for x, w in zip(row[:-1], widths)]
+        lines.append("  ".join(cells + [str(row[-1])]).rstrip())
+    lines.insert(1, "  ".join("-" * w for w in widths) + "  ----")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- export
+
+
+def export_grades(
+    out=None,
+    *,
+    repo: Repo | os.PathLike | str | None = None,
+    course_dir: os.PathLike | str | None = None,
+    db: str | None = None,
+    assignment: str | None = None,
+) -> list[dict]:
+    """Write the gradebook as CSV, one row per (student, assignment).
+
+    Parameters
+    ----------
+    out : path-like or text file, optional
+        Where to write; ``None`` writes nothing (just return the rows), ``"-"``
+        writes to standard output.
+    repo, course_dir, db
+        As for :func:`grade_submissions`.
+    assignment : str, optional
+        Export only this assignment.
+
+    Returns
+    -------
+    list of dict
+        The rows (columns :data:`CSV_COLUMNS`), sorted by student then assignment.
+        Every student of the gradebook gets a row for every assignment of the
+        gradebook: a submission that could not be graded has score 0 and a note;
+        one never handed in has status ``missing``.
+
+    Raises
+    ------
+    AutograderError
+        If there is no gradebook yet, or ``assignment`` has no grades in it.
+    """
+    course = open_course(repo, course_dir, db)
+    if not course.gradebook_exists():
+        raise AutograderError(
+            f"no gradebook in {course.root}: grade something first with "
+            "`python -m autograder grade SUBMISSIONS` (or pass the --course-dir/--db you graded into)"
+        )
+    quiet()
+    from nbgrader.api import MissingEntry
+
+    notes = _load_notes(course)
+    rows: dict[tuple[str, str], GradeResult] = {}
+    with _gradebook(course) as gb:
+        names = sorted(a.name for a in gb.assignments)
+        if assignment is not None and assignment not in names:
+            raise AutograderError(
+                f"assignment={assignment!r} has no grades in {course.root} (graded assignments: "
+                f"{', '.join(names) or 'none'}): check the spelling or grade it first"
+            )
+        assignments = [a for a in gb.assignments if assignment is None or a.name == assignment]
+        students = [s.id for s in gb.students]
+        for a in assignments:
+            max_score = float(a.max_score)
+            for student in students:
+                info = notes.get(f"{student}/{a.name}", {})
+                try:
+                    sub = gb.find_submission(a.name, student)
+                except MissingEntry:
+                    rows[(student, a.name)] = GradeResult(student, a.name, 0.0, max_score, "missing", "no submission")
+                    continue
+                rows[(student, a.name)] = GradeResult(
+                    student, a.name, float(sub.score), max_score,
+                    info.get("status", "graded"), info.get("note", ""),
+                )
+    for key, info in notes.items():
+        student, _, name = key.partition("/")
+        if (student, name) not in rows and (assignment is None or name == assignment):
+            rows[(student, name)] = GradeResult(student, name, 0.0, None, info.get("status", "failed"), info.get("note", ""))
+    table = [rows[k].row() for k in sorted(rows)]
+    if out is not None:
+        if out == "-":
+            _write_csv(sys.stdout, table)
+        elif hasattr(out, "write"):
+            _write_csv(out, table)
+        else:
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+            with open(out, "w", newline="", encoding="utf-8") as fh:
+                _write_csv(fh, table)
+    return table
+
+
+def _write_csv(fh: io.TextIOBase, rows: list[dict]) -> None:
+    writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+# --------------------------------------------------------------------------- feedback
+
+
+def generate_feedback(
+    *,
+    assignment: str | None = None,
+    student: str | None = None,
+    repo: Repo | os.PathLike | str | None = None,
+    course_dir: os.PathLike | str | None = None,
+    db: str | None = None,
+    verbose: bool = False,
+) -> tuple[list[Path], list[str]]:
+    """Write HTML feedback for autograded submissions (nbgrader ``generate_feedback``).
+
+    Parameters
+    ----------
+    assignment, student : str, optional
+        Restrict to one assignment and/or one student.
+    repo, course_dir, db
+        As for :func:`grade_submissions`.
+    verbose : bool
+        Show nbgrader's log.
+
+    Returns
+    -------
+    files : list of pathlib.Path
+        The HTML files, ``<course>/feedback/<student>/<assignment>/<notebook>.html``.
+    problems : list of str
+        One message per submission whose feedback could not be made.
+
+    Raises
+    ------
+    AutograderError
+        If nothing matching has been autograded.
+    """
+    course = open_course(repo, course_dir, db)
+    autograded = course.root / "autograded"
+    pairs = []
+    if autograded.is_dir():
+        for sdir in sorted(p for p in autograded.iterdir() if p.is_dir()):
+            for adir in sorted(p for p in sdir.iterdir() if p.is_dir()):
+                if (student is None or sdir.name == student) and (assignment is None or adir.name == assignment):
+                    if any(adir.glob("*.ipynb")):
+                        pairs.append((sdir.name, adir.name))
+    if not pairs:
+        who = " and ".join(x for x in (
+            f"student={student!r}" if student else "", f"assignment={assignment!r}" if assignment else "") if x)
+        raise AutograderError(
+            f"nothing autograded{' for ' + who if who else ''} in {course.root}: run "
+            "`python -m autograder grade SUBMISSIONS` first (submissions that failed to grade have no feedback)"
+        )
+    quiet(verbose)
+    api = make_api(course)
+    files, problems = [], []
+    for sid, name in pairs:
+        result = api.generate_feedback(name, sid, force=True)
+        if verbose and result.get("log"):
+            print(result["log"], file=sys.stderr, end="")
+        if not result["success"]:
+            problems.append(f"{sid}/{name}: feedback failed ({explain_failure(result)}); rerun with --verbose")
+            continue
+        files.extend(sorted((course.root / "feedback" / sid / name).glob("*.html")))
+    return files, problems
