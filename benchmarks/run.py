@@ -1,0 +1,27 @@
+"""Print every benchmark table of the course (``make bench``).
+
+1. Schedules: evaluating 10^6 steps with lrlab (vectorized) vs stepping torch's scheduler.
+2. Grading: seconds per graded submission vs executing the same notebook with nbclient.
+
+Timings are measured here and printed, never asserted in tests.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_grading  # noqa: E402
+import bench_schedules  # noqa: E402
+
+
+def main() -> None:
+    bench_schedules.main([])
+    print()
+    bench_grading.main([])
+
+
+if __name__ == "__main__":
+    main()
