@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JOBS   ?= auto
 
-.PHONY: help setup book test test-fast release check bench clean
+.PHONY: help setup book serve lab test test-fast release check bench clean
 .DEFAULT_GOAL := help
 
 help:  ## show this help
@@ -23,6 +23,15 @@ setup: $(STAMP)  ## create .venv with the pinned dependencies and the lrlab pack
 book: setup  ## build the book (every chapter executed) into _build/html
 	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
 	@echo "Open _build/html/index.html in a browser."
+
+PORT ?= 8000
+serve:  ## serve the built book on localhost (default PORT=8000; run make book first)
+	@test -f _build/html/index.html || { echo "No built book in _build/html: run 'make book' first."; exit 1; }
+	@echo "Serving the book on http://127.0.0.1:$(PORT)/ (Ctrl-C to stop)"
+	$(BIN)/python -m http.server --bind 127.0.0.1 --directory _build/html $(PORT)
+
+lab: setup  ## open JupyterLab on the student notebooks in exercises/
+	$(BIN)/jupyter lab exercises/
 
 test: setup  ## run the whole test suite (unit, notebooks, autograder, book build)
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n $(JOBS)
