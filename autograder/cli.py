@@ -21,6 +21,8 @@ _TOOL_EPILOG = dedent(
       python -m autograder grade submissions/ --jobs 2
       python -m autograder export -o grades.csv
       python -m autograder feedback --assignment schedules
+    Students' self-check of one notebook (visible tests only):
+      python -m autograder validate exercises/schedules/schedules.ipynb
 
     Sources live in solutions/<assignment>/<notebook>.ipynb (nbgrader source
     notebooks); grading state (gradebook.db, submitted/, autograded/, feedback/)
@@ -137,12 +139,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--assignment", metavar="A", help="only this assignment")
     p.add_argument("--student", metavar="S", help="only this student")
+
+    p = sub.add_parser(
+        "validate", formatter_class=_FMT,
+        help="students: run a notebook's visible tests and report each graded cell",
+        description="Run your notebook top to bottom in a fresh kernel (as the grader will) and print, for "
+                    "every graded test cell, PASS or FAIL, the points at stake and the test's message. Only "
+                    "the visible tests in your copy run; hidden tests are added when your instructor grades. "
+                    "Exit 0 when every visible test passes, 1 otherwise.",
+        epilog=dedent("""\
+            Example:
+              python -m autograder validate exercises/schedules/schedules.ipynb
+            """),
+    )
+    p.add_argument("notebook", metavar="PATH.ipynb", help="your notebook")
+    p.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS",
+                   help="per-cell time limit (default 120)")
     return parser
 
 
 def _run(args: argparse.Namespace) -> int:
     from . import grading
     from .release import check, release
+
+    if args.command == "validate":
+        from .validate import format_report, validate_notebook
+
+        checks = validate_notebook(args.notebook, timeout=args.timeout)
+        print(format_report(args.notebook, checks))
+        return 0 if all(c.passed for c in checks) else 1
 
     common = dict(repo=args.repo)
     if args.command == "release":
