@@ -34,7 +34,7 @@ lab: setup  ## open JupyterLab on the student notebooks in exercises/
 	$(BIN)/jupyter lab exercises/
 
 test: setup  ## run the whole test suite (unit, notebooks, autograder, book build)
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n $(JOBS)
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n $(JOBS) --dist loadgroup
 
 test-fast: setup  ## the unit tests only (skips the book build and grading runs)
 	$(BIN)/python -m pytest -m "not slow"

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -31,3 +35,59 @@ def require_system(binary: str, install_hint: str) -> str:
 def repo() -> Path:
     """The repository root."""
     return REPO
+
+
+# --- the book, built once per test session (tests that use it share one xdist group) ---
+
+BUILD_TIMEOUT_S = 1200
+
+
+def toc_files(toc: dict) -> list[str]:
+    """Every page of a jb-book table of contents: the root, then chapters and their sections, in order."""
+    files = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                files.append(entry["file"])
+            walk(entry.get("sections"))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"))
+    walk(toc.get("chapters"))
+    return files
+
+
+def _jupyter_book() -> str:
+    exe = Path(sys.executable).with_name("jupyter-book")
+    if not exe.exists():
+        pytest.fail(f"jupyter-book is not installed next to {sys.executable}; run `make setup` first")
+    return str(exe)
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory) -> Path:
+    """Build the book once into a temporary folder; fail with the tail of the log if the build fails."""
+    out = tmp_path_factory.mktemp("book")
+    cmd = [_jupyter_book(), "build", str(REPO), "--path-output", str(out),
+           "--warningiserror", "--nitpick", "--keep-going"]
+    start = time.monotonic()
+    try:
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
+    except subprocess.TimeoutExpired as err:
+        log = (err.stdout or b"").decode() if isinstance(err.stdout, bytes) else (err.stdout or "")
+        pytest.fail(f"the book build did not finish within {BUILD_TIMEOUT_S} s.\nLast lines of the log:\n"
+                    + "\n".join(log.splitlines()[-80:]))
+    elapsed = time.monotonic() - start
+    log = proc.stdout + proc.stderr
+    (out / "build.log").write_text(log)
+    if proc.returncode != 0:
+        warnings = [line for line in log.splitlines() if "WARNING" in line or "ERROR" in line]
+        pytest.fail(
+            f"`{' '.join(cmd)}` failed with exit code {proc.returncode} after {elapsed:.0f} s.\n"
+            f"Warnings and errors ({len(warnings)}):\n" + "\n".join(warnings[:50])
+            + "\n\nLast 120 lines of the build log:\n" + "\n".join(log.splitlines()[-120:])
+            + f"\n\nFull log: {out / 'build.log'}. Reproduce with `make book`."
+        )
+    print(f"book built in {elapsed:.0f} s")
+    return out / "_build" / "html"

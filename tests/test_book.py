@@ -7,74 +7,24 @@ with zero warnings: `--warningiserror --nitpick --keep-going`.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 
+from conftest import toc_files
+
 REPO = Path(__file__).resolve().parents[1]
 CHAPTER1 = "book/optimizers_dilemma"
-BUILD_TIMEOUT_S = 1200
 
-
-def _toc_files(toc: dict) -> list[str]:
-    """Every page of a jb-book table of contents: the root, then chapters and their sections, in order."""
-    files = [toc["root"]]
-
-    def walk(entries):
-        for entry in entries or []:
-            if "file" in entry:
-                files.append(entry["file"])
-            walk(entry.get("sections"))
-
-    for part in toc.get("parts", []):
-        walk(part.get("chapters"))
-    walk(toc.get("chapters"))
-    return files
-
-
-def _jupyter_book() -> str:
-    exe = Path(sys.executable).with_name("jupyter-book")
-    if not exe.exists():
-        pytest.fail(f"jupyter-book is not installed next to {sys.executable}; run `make setup` first")
-    return str(exe)
-
-
-@pytest.fixture(scope="module")
-def built_book(tmp_path_factory) -> Path:
-    """Build the book once into a temporary folder; fail with the tail of the log if the build fails."""
-    out = tmp_path_factory.mktemp("book")
-    cmd = [_jupyter_book(), "build", str(REPO), "--path-output", str(out),
-           "--warningiserror", "--nitpick", "--keep-going"]
-    start = time.monotonic()
-    try:
-        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
-    except subprocess.TimeoutExpired as err:
-        log = (err.stdout or b"").decode() if isinstance(err.stdout, bytes) else (err.stdout or "")
-        pytest.fail(f"the book build did not finish within {BUILD_TIMEOUT_S} s.\nLast lines of the log:\n"
-                    + "\n".join(log.splitlines()[-80:]))
-    elapsed = time.monotonic() - start
-    log = proc.stdout + proc.stderr
-    (out / "build.log").write_text(log)
-    if proc.returncode != 0:
-        warnings = [line for line in log.splitlines() if "WARNING" in line or "ERROR" in line]
-        pytest.fail(
-            f"`{' '.join(cmd)}` failed with exit code {proc.returncode} after {elapsed:.0f} s.\n"
-            f"Warnings and errors ({len(warnings)}):\n" + "\n".join(warnings[:50])
-            + "\n\nLast 120 lines of the build log:\n" + "\n".join(log.splitlines()[-120:])
-            + f"\n\nFull log: {out / 'build.log'}. Reproduce with `make book`."
-        )
-    print(f"book built in {elapsed:.0f} s")
-    return out / "_build" / "html"
+# every test here uses the session's one build of the book (tests/conftest.py)
+pytestmark = pytest.mark.xdist_group("book")
 
 
 @pytest.mark.slow
 def test_every_toc_page_produced_html(built_book):
     toc = yaml.safe_load((REPO / "_toc.yml").read_text())
-    pages = _toc_files(toc)
+    pages = toc_files(toc)
     assert CHAPTER1 in pages
     missing = [page for page in pages if not (built_book / f"{page}.html").is_file()]
     assert not missing, f"no HTML produced for: {missing}"
