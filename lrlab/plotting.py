@@ -36,6 +36,18 @@ def use_style() -> None:
             "axes.prop_cycle": mpl.cycler(color=PALETTE),
         }
     )
+    _retina_inline_figures()
+
+
+def _retina_inline_figures() -> None:
+    """In a notebook (the book's chapters), render inline figures at twice the resolution."""
+    try:
+        from IPython import get_ipython
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+    except ImportError:  # plain Python: nothing to do
+        return
+    if get_ipython() is not None:
+        set_matplotlib_formats("retina")
 
 
 def styles():
