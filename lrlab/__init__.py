@@ -5,8 +5,12 @@ Modules, one concept each:
 - :mod:`lrlab.schedules`: schedules as pure functions of the step, and their composition;
 - :mod:`lrlab.torch_adapter`: use a schedule in a torch training loop, step torch's own schedulers;
 - :mod:`lrlab.nqm`: the noisy quadratic model, exact moments and Monte Carlo;
+- :mod:`lrlab.batch_size`: noise scale eta/B, batch ramps, the gradient noise scale;
+- :mod:`lrlab.weight_decay`: effective decay, cumulative shrink, L2 vs decoupled decay;
 - :mod:`lrlab.device`: CPU by default, CUDA when present;
-- :mod:`lrlab.plotting`: the course's figure style.
+- :mod:`lrlab.plotting`: the course's figure style;
+- :mod:`lrlab.experiments` (chapter 1), :mod:`lrlab.ch2`, ...: each chapter's parameters and experiments,
+  shared by the chapter and its claims tests.
 """
 
 from . import schedules
