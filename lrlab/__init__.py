@@ -7,6 +7,9 @@ Modules, one concept each:
 - :mod:`lrlab.nqm`: the noisy quadratic model, exact moments and Monte Carlo;
 - :mod:`lrlab.batch_size`: noise scale eta/B, batch ramps, the gradient noise scale;
 - :mod:`lrlab.weight_decay`: effective decay, cumulative shrink, L2 vs decoupled decay;
+- :mod:`lrlab.momentum`: heavy ball in both velocity conventions, energy, temperature;
+- :mod:`lrlab.damping`: characteristic roots, critical damping, co-schedules, Polyak's pair;
+- :mod:`lrlab.landscapes`: the tilted double well, barrier kicks, restarts as kicks;
 - :mod:`lrlab.device`: CPU by default, CUDA when present;
 - :mod:`lrlab.plotting`: the course's figure style;
 - :mod:`lrlab.experiments` (chapter 1), :mod:`lrlab.ch2`, ...: each chapter's parameters and experiments,

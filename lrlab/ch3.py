@@ -1,0 +1,463 @@
+"""Chapter 3 ("The mechanical universe"): its parameters and experiments, in one place.
+
+``book/mechanical_universe.md`` and ``tests/test_ch3_claims.py`` both import
+this module, so the numbers the chapter shows and the numbers the tests check
+come from the same code and the same parameters.
+
+>>> H, LR
+(1.0, 0.01)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import schedules as S
+from ._validate import check_int
+from .damping import (
+    convergence_rate,
+    critical_beta,
+    critical_momentum_schedule,
+    critical_rate,
+    damping_regime,
+    measured_rate,
+    polyak_optimal,
+    sign_changes,
+)
+from .landscapes import AsymmetricDoubleWell, kick_threshold, kick_threshold_bisection, restart_escape
+from .momentum import HeavyBall, energy, equilibrium_temperature, run_momentum, simulate_thermal, stationary_moments
+
+# --- the 1-D quadratic used in most sections --------------------------------
+H = 1.0  #: curvature h of the 1-D bowl L = h theta^2 / 2
+LR = 0.01  #: the rate of the deterministic sections
+THETA0 = 1.0  #: start (at rest)
+
+# --- section 1: continuous limit -------------------------------------------
+GAMMA = 0.5  #: friction coefficient gamma = (1 - beta) / sqrt(eta) held fixed
+LIMIT_RATES = (0.01, 0.0025, 0.000625)  #: each a quarter of the previous one
+TAU_END = 20.0  #: continuous time simulated
+
+# --- section 2: energy ------------------------------------------------------
+ENERGY_BETAS = (1.0, 0.98, 0.95)
+ENERGY_STEPS = 600
+
+# --- section 3: temperature -------------------------------------------------
+THERMAL_BETAS = (0.0, 0.5, 0.9, 0.98)
+NOISE_VAR = 1.0  #: s = sigma^2 / B
+THERMAL_STEPS = 4000
+BURN_IN = 1500
+THERMAL_SEEDS = 1000
+THERMAL_SEED = 3
+
+# --- section 4: conventions -------------------------------------------------
+CONV_BETA = 0.9
+CONV_RATES = (0.05, 0.005, 0.05)  #: a drop by 10 at CONV_SWITCHES[0], a restart back up at CONV_SWITCHES[1]
+CONV_SWITCHES = (40, 80)
+CONV_STEPS = 120
+
+# --- sections 5-6: double well, kicks and restarts -------------------------
+WELL_A, WELL_TILT = 1.0, 0.2
+KICKS = (2.0, 3.0, 5.0, 10.0)
+KICK_BETAS = (1.0, 0.99, 0.95)
+RESTART_PEAK, RESTART_MIN = 0.05, 0.001
+RESTART_NOISE = 0.3  #: standard deviation of the gradient noise
+RESTART_BETA = 0.9
+CYCLE_STEPS = 200
+N_CYCLES = 10
+RESTART_SEEDS = 2000
+RESTART_SEED = 7
+
+# --- section 7: critical damping --------------------------------------------
+DAMPING_BETAS = {"overdamped": 0.5, "critical": None, "underdamped": 0.95}  #: None: critical_beta(LR, H)
+DAMPING_STEPS = 300
+RATE_CHECK_PRODUCTS = (0.001, 0.01, 0.1)  #: values of eta * h
+COSCHEDULE_PEAK, COSCHEDULE_MIN, COSCHEDULE_STEPS = 0.04, 0.0004, 600
+POLYAK_MU, POLYAK_L, POLYAK_DIM, POLYAK_STEPS = 0.01, 1.0, 20, 600
+
+
+def quadratic_grad(h=H):
+    """The gradient ``theta -> h * theta`` of the bowl ``h theta^2 / 2`` (``h`` a number or an array)."""
+    h = np.asarray(h, dtype=np.float64)
+    return lambda theta: h * theta
+
+
+def continuous_limit() -> tuple[pd.DataFrame, dict]:
+    r"""Heavy ball at fixed friction :math:`\gamma`, against the ODE :math:`\ddot\theta + \gamma\dot\theta + h\theta = 0`.
+
+    For each rate of :data:`LIMIT_RATES`, :math:`\beta = 1 - \gamma\sqrt\eta`
+    and the run is plotted against :math:`\tau = t\sqrt\eta`.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        ``lr``, ``beta``, ``steps``, ``max_error`` (largest gap to the ODE).
+    curves : dict
+        ``{lr: (tau, theta)}`` and ``"ode": (tau, theta)``.
+    """
+    omega = np.sqrt(H - GAMMA**2 / 4)
+
+    def ode(tau):
+        return THETA0 * np.exp(-GAMMA * tau / 2) * (np.cos(omega * tau) + GAMMA / (2 * omega) * np.sin(omega * tau))
+
+    rows, curves = [], {}
+    for lr in LIMIT_RATES:
+        beta = 1 - GAMMA * np.sqrt(lr)
+        steps = int(round(TAU_END / np.sqrt(lr)))
+        thetas, _ = run_momentum(quadratic_grad(), THETA0, lr, steps, beta)
+        tau = np.arange(steps + 1) * np.sqrt(lr)
+        rows.append(dict(lr=lr, beta=beta, steps=steps, max_error=float(np.abs(thetas - ode(tau)).max())))
+        curves[lr] = (tau, thetas)
+    tau = np.linspace(0, TAU_END, 800)
+    curves["ode"] = (tau, ode(tau))
+    return pd.DataFrame(rows), curves
+
+
+def energy_runs() -> tuple[pd.DataFrame, dict]:
+    r"""Deterministic heavy ball on the bowl for each of :data:`ENERGY_BETAS`: energy along the run.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        ``beta``, ``energy_start``, ``energy_end``, ``max_rel_change`` (largest
+        :math:`|E_t/E_0 - 1|`), ``increases`` (steps where :math:`E` rose by more
+        than 1e-12 relative), ``fitted_factor`` (per-step factor of a log-linear
+        fit of :math:`E_t`).
+    runs : dict
+        ``{beta: (thetas, velocities, energies)}``.
+    """
+    rows, runs = [], {}
+    for beta in ENERGY_BETAS:
+        thetas, vel = run_momentum(quadratic_grad(), THETA0, LR, ENERGY_STEPS, beta)
+        e = energy(0.5 * H * thetas**2, vel, LR)
+        slope = np.polyfit(np.arange(len(e)), np.log(e), 1)[0]
+        rows.append(
+            dict(
+                beta=beta,
+                energy_start=e[0],
+                energy_end=e[-1],
+                max_rel_change=float(np.abs(e / e[0] - 1).max()),
+                increases=int(np.count_nonzero(np.diff(e) > 1e-12 * e[:-1])),
+                fitted_factor=float(np.exp(slope)),
+            )
+        )
+        runs[beta] = (thetas, vel, e)
+    return pd.DataFrame(rows), runs
+
+
+def temperature_table(device=None) -> pd.DataFrame:
+    """Monte Carlo temperatures of noisy heavy ball for :data:`THERMAL_BETAS`, next to the formulas.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``beta``; ``T_formula`` (:func:`lrlab.momentum.equilibrium_temperature`);
+        potential temperature :math:`h\\,E[\\theta^2]` exact and measured (with
+        standard error): ``T_pot_exact``, ``T_pot_mc``, ``T_pot_se``; kinetic
+        temperature :math:`E[v^2]/\\eta`: ``T_kin_exact``, ``T_kin_mc``, ``T_kin_se``;
+        and ``device``.
+    """
+    rows = []
+    for i, beta in enumerate(THERMAL_BETAS):
+        theta2, v2 = stationary_moments(LR, beta, H, NOISE_VAR)
+        mc = simulate_thermal(
+            LR, beta, H, NOISE_VAR, THERMAL_STEPS, BURN_IN, THERMAL_SEEDS, seed=THERMAL_SEED + i, device=device
+        )
+        rows.append(
+            dict(
+                beta=beta,
+                T_formula=equilibrium_temperature(LR, beta, NOISE_VAR),
+                T_pot_exact=H * theta2,
+                T_pot_mc=H * mc.theta2,
+                T_pot_se=H * mc.theta2_stderr,
+                T_kin_exact=v2 / LR,
+                T_kin_mc=mc.v2 / LR,
+                T_kin_se=mc.v2_stderr / LR,
+                device=mc.device,
+            )
+        )
+    return pd.DataFrame(rows)
+
+
+def convention_rates() -> np.ndarray:
+    """The rate of every step of section 4: :data:`CONV_RATES` switched at :data:`CONV_SWITCHES`."""
+    rates = np.full(CONV_STEPS, CONV_RATES[0])
+    rates[CONV_SWITCHES[0] :] = CONV_RATES[1]
+    rates[CONV_SWITCHES[1] :] = CONV_RATES[2]
+    return rates
+
+
+def convention_runs() -> dict:
+    """Both conventions on the bowl under :func:`convention_rates` (numpy), ``{convention: (thetas, velocities)}``."""
+    return {
+        c: run_momentum(quadratic_grad(), THETA0, convention_rates(), CONV_STEPS, CONV_BETA, convention=c)
+        for c in ("heavy_ball", "pytorch")
+    }
+
+
+def torch_convention_runs() -> dict:
+    """The same schedule through torch: ``torch.optim.SGD(momentum)`` and :class:`lrlab.momentum.HeavyBall`.
+
+    Returns ``{"pytorch": thetas, "heavy_ball": thetas}`` (float64 parameters).
+    """
+    rates = convention_rates()
+    out = {}
+    for name, cls in (("pytorch", torch.optim.SGD), ("heavy_ball", HeavyBall)):
+        p = torch.nn.Parameter(torch.tensor([THETA0], dtype=torch.float64))
+        opt = cls([p], lr=float(rates[0]), momentum=CONV_BETA)
+        thetas = [THETA0]
+        for t in range(CONV_STEPS):
+            for group in opt.param_groups:
+                group["lr"] = float(rates[t])
+            opt.zero_grad()
+            (0.5 * H * p**2).sum().backward()
+            opt.step()
+            thetas.append(p.item())
+        out[name] = np.array(thetas)
+    return out
+
+
+def switch_table(runs: dict) -> pd.DataFrame:
+    r"""At each rate switch: how much of the previous step's velocity each convention carries into the next step.
+
+    The momentum part of the step at switch :math:`k` is the step minus its
+    fresh-gradient part, :math:`\Delta\theta_{k+1} + \eta_k g_k`. Heavy ball
+    carries :math:`\beta` times the previous displacement :math:`\Delta\theta_k`;
+    PyTorch carries :math:`\beta\,(\eta_k/\eta_{k-1})\,\Delta\theta_k`. The
+    ``carry`` columns are the momentum part divided by :math:`\beta\Delta\theta_k`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``switch``, ``rate_before``, ``rate_after``, ``carry_heavy_ball``,
+        ``carry_pytorch``, ``predicted_pytorch`` (:math:`\eta_k/\eta_{k-1}`).
+    """
+    rates = convention_rates()
+    rows = []
+    for k in CONV_SWITCHES:
+        carry = {}
+        for c, (thetas, vel) in runs.items():
+            carry[c] = (vel[k + 1] + rates[k] * H * thetas[k]) / (CONV_BETA * vel[k])
+        rows.append(
+            dict(
+                switch=k,
+                rate_before=rates[k - 1],
+                rate_after=rates[k],
+                carry_heavy_ball=carry["heavy_ball"],
+                carry_pytorch=carry["pytorch"],
+                predicted_pytorch=rates[k] / rates[k - 1],
+            )
+        )
+    return pd.DataFrame(rows)
+
+
+def double_well() -> AsymmetricDoubleWell:
+    """The chapter's double well (:data:`WELL_A`, :data:`WELL_TILT`)."""
+    return AsymmetricDoubleWell(WELL_A, WELL_TILT)
+
+
+def kick_table() -> pd.DataFrame:
+    """Kick threshold: formula against bisection, for every kick of :data:`KICKS` and friction of :data:`KICK_BETAS`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``kick``, ``beta``, ``formula``, ``bisection``, ``ratio`` (bisection / formula).
+    """
+    well = double_well()
+    rows = []
+    for g in KICKS:
+        formula = kick_threshold(well.barrier_height, g)
+        for beta in KICK_BETAS:
+            sim = kick_threshold_bisection(well, g, beta)
+            rows.append(dict(kick=g, beta=beta, formula=formula, bisection=sim, ratio=sim / formula))
+    return pd.DataFrame(rows)
+
+
+def restart_schedules() -> dict:
+    """Section 6's schedules over the same budget: a low constant rate, warm restarts, one long cosine."""
+    total = CYCLE_STEPS * N_CYCLES
+    return {
+        "constant low rate": S.constant_schedule(RESTART_MIN),
+        f"warm restarts every {CYCLE_STEPS} steps": S.cosine_restarts_schedule(
+            RESTART_PEAK, CYCLE_STEPS, min_lr=RESTART_MIN
+        ),
+        "one cosine, no restart": S.cosine_schedule(RESTART_PEAK, total, min_lr=RESTART_MIN),
+    }
+
+
+def restart_runs(device=None) -> dict:
+    """:func:`lrlab.landscapes.restart_escape` for every schedule of :func:`restart_schedules`."""
+    well = double_well()
+    total = CYCLE_STEPS * N_CYCLES
+    return {
+        name: restart_escape(
+            well, sched, total, RESTART_BETA, RESTART_NOISE, RESTART_SEEDS, seed=RESTART_SEED, device=device
+        )
+        for name, sched in restart_schedules().items()
+    }
+
+
+def cycle_end_table(result) -> pd.DataFrame:
+    r"""Deep-well fraction at the end of every cycle, next to the geometric model :math:`1 - (1-p)^n`.
+
+    :math:`p` is the fraction after the first cycle: if every restart moves the
+    same fraction :math:`p` of the particles still in the shallow well and none
+    come back, :math:`n` restarts leave :math:`(1-p)^n` there.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``cycles``, ``deep_fraction``, ``stderr`` (binomial), ``geometric``.
+    """
+    n = np.arange(1, N_CYCLES + 1)
+    frac = result.deep_fraction[n * CYCLE_STEPS]
+    p = frac[0]
+    return pd.DataFrame(
+        dict(
+            cycles=n,
+            deep_fraction=frac,
+            stderr=np.sqrt(np.maximum(frac * (1 - frac), 1e-12) / result.n_seeds),
+            geometric=1 - (1 - p) ** n,
+        )
+    )
+
+
+def damping_runs() -> tuple[pd.DataFrame, dict]:
+    """Over-, critically and under-damped heavy ball at :data:`LR` on the bowl.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        ``regime`` (the name), ``beta``, ``classified`` (:func:`lrlab.damping.damping_regime`),
+        ``predicted_rate`` (largest root modulus), ``measured_rate``, ``sign_changes``.
+    runs : dict
+        ``{name: (thetas, velocities)}``.
+    """
+    rows, runs = [], {}
+    for name, beta in DAMPING_BETAS.items():
+        beta = critical_beta(LR, H) if beta is None else beta
+        thetas, vel = run_momentum(quadratic_grad(), THETA0, LR, DAMPING_STEPS, beta)
+        runs[name] = (thetas, vel)
+        rows.append(
+            dict(
+                regime=name,
+                beta=beta,
+                classified=damping_regime(LR, beta, H),
+                predicted_rate=convergence_rate(LR, beta, H),
+                measured_rate=measured_rate(thetas, DAMPING_STEPS // 2),
+                sign_changes=sign_changes(thetas),
+            )
+        )
+    return pd.DataFrame(rows), runs
+
+
+def critical_rate_table() -> pd.DataFrame:
+    r"""Critically damped runs for each :math:`\eta h` of :data:`RATE_CHECK_PRODUCTS`, rate vs :math:`1-\sqrt{\eta h}`.
+
+    Each run lasts :math:`60/\sqrt{\eta h}` steps; the rate is fitted on its second half.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``eta_h``, ``beta``, ``steps``, ``predicted``, ``measured``, ``rel_error``.
+    """
+    rows = []
+    for x in RATE_CHECK_PRODUCTS:
+        beta = critical_beta(x / H, H)
+        steps = int(round(60 / np.sqrt(x)))
+        thetas, _ = run_momentum(quadratic_grad(), THETA0, x / H, steps, beta)
+        pred = critical_rate(x / H, H)
+        meas = measured_rate(thetas, steps // 2)
+        rows.append(dict(eta_h=x, beta=beta, steps=steps, predicted=pred, measured=meas, rel_error=meas / pred - 1))
+    return pd.DataFrame(rows)
+
+
+def coschedule_runs() -> tuple[pd.DataFrame, dict]:
+    r"""A cosine rate decay with three momenta: fixed critical for the first rate, for the last, and the co-schedule.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        ``momentum``, ``sign_changes``, ``final_distance`` (:math:`|\theta_T|`),
+        ``critical_steps`` (steps classified critical).
+    runs : dict
+        ``{momentum: (rates, betas, thetas)}``.
+    """
+    sched = S.cosine_schedule(COSCHEDULE_PEAK, COSCHEDULE_STEPS, min_lr=COSCHEDULE_MIN)
+    steps = np.arange(COSCHEDULE_STEPS)
+    rates = sched(steps)
+    choices = {
+        "fixed, critical for the first rate": np.full(COSCHEDULE_STEPS, critical_beta(COSCHEDULE_PEAK, H)),
+        "fixed, critical for the last rate": np.full(COSCHEDULE_STEPS, critical_beta(COSCHEDULE_MIN, H)),
+        "co-schedule beta_t(eta_t)": critical_momentum_schedule(sched, H)(steps),
+    }
+    rows, runs = [], {}
+    for name, betas in choices.items():
+        thetas, _ = run_momentum(quadratic_grad(), THETA0, rates, COSCHEDULE_STEPS, 0.0, betas=betas)
+        crit = sum(damping_regime(r, b, H, rtol=1e-9) == "critical" for r, b in zip(rates, betas))
+        rows.append(
+            dict(momentum=name, sign_changes=sign_changes(thetas), final_distance=abs(thetas[-1]), critical_steps=crit)
+        )
+        runs[name] = (rates, betas, thetas)
+    return pd.DataFrame(rows), runs
+
+
+def polyak_curvatures() -> np.ndarray:
+    """:data:`POLYAK_DIM` curvatures spread geometrically over [:data:`POLYAK_MU`, :data:`POLYAK_L`]."""
+    return np.geomspace(POLYAK_MU, POLYAK_L, POLYAK_DIM)
+
+
+def polyak_table() -> pd.DataFrame:
+    """Polyak's heavy ball and the best gradient descent on the spread of curvatures: predicted vs measured rate.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``method``, ``lr``, ``beta``, ``predicted``, ``measured``.
+    """
+    hs = polyak_curvatures()
+    lr, beta, rate = polyak_optimal(POLYAK_MU, POLYAK_L)
+    kappa = POLYAK_L / POLYAK_MU
+    gd_lr = 2 / (POLYAK_MU + POLYAK_L)
+    rows = []
+    for method, (eta, b, pred) in {
+        "heavy ball, Polyak's pair": (lr, beta, rate),
+        "gradient descent, best rate": (gd_lr, 0.0, (kappa - 1) / (kappa + 1)),
+    }.items():
+        thetas, _ = run_momentum(quadratic_grad(hs), np.ones(POLYAK_DIM), eta, POLYAK_STEPS, b)
+        rows.append(dict(method=method, lr=eta, beta=b, predicted=pred, measured=measured_rate(thetas, POLYAK_STEPS // 2)))
+    return pd.DataFrame(rows)
+
+
+def worst_rate_grid(n: int = 121) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""Worst-case rate :math:`\max_{h \in [\mu, L]} \max|r|` on a grid of :math:`(\eta, \beta)`.
+
+    The worst case over an interval sits at its ends, so only :math:`\mu` and
+    :math:`L` are evaluated.
+
+    Parameters
+    ----------
+    n : int
+        Grid points per axis (rates geometric around Polyak's, momenta linear in [0, 0.99]).
+
+    Returns
+    -------
+    lrs, betas : numpy.ndarray
+    worst : numpy.ndarray, shape (n, n)
+        ``worst[i, j]`` for ``lrs[i]``, ``betas[j]`` (1 or more: not convergent).
+
+    >>> lrs, betas, worst = worst_rate_grid(5)
+    >>> worst.shape
+    (5, 5)
+    """
+    n = check_int("n", n, minimum=2)
+    lr_star = polyak_optimal(POLYAK_MU, POLYAK_L)[0]
+    lrs = lr_star * np.geomspace(0.25, 4.0, n)
+    betas = np.linspace(0.0, 0.99, n)
+    worst = np.array(
+        [[max(convergence_rate(e, b, POLYAK_MU), convergence_rate(e, b, POLYAK_L)) for b in betas] for e in lrs]
+    )
+    return lrs, betas, worst
+

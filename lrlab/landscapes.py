@@ -1,0 +1,303 @@
+r"""An asymmetric double well, barrier-crossing kicks, and warm restarts as repeated kicks.
+
+The landscape is
+
+.. math:: L(\theta) = \frac{a}{4}(\theta^2 - 1)^2 + c\,\theta ,
+
+two wells near :math:`\theta = \pm 1` separated by a barrier near
+:math:`\theta = c/a`; the tilt :math:`c > 0` makes the left well the deeper one.
+
+**Kick model** (stated for :func:`kick_threshold`). The particle rests at the
+bottom of the shallow well. A restart raises the rate to :math:`\eta` and the
+first step meets a gradient fluctuation of size :math:`g` pointing away from
+the barrier, so heavy ball starts with velocity :math:`v_1 = \eta g` towards
+it. In the continuous limit (time unit :math:`\sqrt\eta`) its kinetic energy is
+:math:`v_1^2/(2\eta) = \eta g^2/2`; without friction (:math:`\beta = 1`)
+energy is conserved, so it crosses a barrier of height :math:`\Delta L` iff
+:math:`\eta g^2 / 2 > \Delta L`, i.e. :math:`\eta > \eta^* = 2\Delta L / g^2`.
+The same gradient noise delivers more energy at a larger rate: that is the
+kick. :func:`kick_threshold_bisection` measures the threshold of the discrete
+run (with friction if asked), and :func:`restart_escape` runs noisy heavy ball
+under a schedule for many seeds (Loshchilov & Hutter 2017, SGDR).
+
+>>> well = AsymmetricDoubleWell(a=1.0, tilt=0.2)
+>>> well.deep_min < well.barrier < well.shallow_min
+True
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from ._validate import check_finite, check_int, check_nonnegative, check_positive
+from .device import resolve_device
+
+__all__ = [
+    "AsymmetricDoubleWell",
+    "kick_threshold",
+    "crosses_barrier",
+    "kick_threshold_bisection",
+    "EscapeResult",
+    "restart_escape",
+]
+
+
+class AsymmetricDoubleWell:
+    r"""The tilted double well :math:`L(\theta) = \frac a4 (\theta^2-1)^2 + c\theta` (module docstring).
+
+    Parameters
+    ----------
+    a : float
+        Stiffness :math:`a > 0` (curvature :math:`\approx 2a` at the minima).
+    tilt : float
+        :math:`c`, with :math:`0 < c < 2a/(3\sqrt3)` so that both wells exist.
+
+    Attributes
+    ----------
+    deep_min, barrier, shallow_min : float
+        The three stationary points, the roots of :math:`a\theta(\theta^2 - 1) + c = 0`.
+
+    >>> well = AsymmetricDoubleWell(a=1.0, tilt=0.2)
+    >>> round(well.barrier_height, 4), round(well.depth_gap, 4)
+    (0.0817, 0.3979)
+    """
+
+    def __init__(self, a: float = 1.0, tilt: float = 0.2):
+        self.a = check_positive("a", a)
+        self.tilt = check_positive("tilt", tilt)
+        limit = 2 * self.a / (3 * math.sqrt(3))
+        if self.tilt >= limit:
+            raise ValueError(f"tilt must be < 2a/(3 sqrt 3) = {limit:.6g} for two wells, got tilt={tilt!r}")
+        roots = np.sort(np.roots([self.a, 0.0, -self.a, self.tilt]).real)
+        self.deep_min, self.barrier, self.shallow_min = (float(r) for r in roots)
+
+    def __repr__(self) -> str:
+        return f"AsymmetricDoubleWell(a={self.a!r}, tilt={self.tilt!r})"
+
+    def loss(self, theta):
+        """:math:`L(\\theta)`, on numbers, numpy arrays or torch tensors."""
+        return self.a / 4 * (theta**2 - 1) ** 2 + self.tilt * theta
+
+    def grad(self, theta):
+        """:math:`L'(\\theta) = a\\theta(\\theta^2 - 1) + c`."""
+        return self.a * theta * (theta**2 - 1) + self.tilt
+
+    def curvature(self, theta):
+        """:math:`L''(\\theta) = a(3\\theta^2 - 1)`."""
+        return self.a * (3 * theta**2 - 1)
+
+    @property
+    def barrier_height(self) -> float:
+        """:math:`\\Delta L = L(\\text{barrier}) - L(\\text{shallow minimum})`, the climb out of the shallow well."""
+        return float(self.loss(self.barrier) - self.loss(self.shallow_min))
+
+    @property
+    def depth_gap(self) -> float:
+        """How much deeper the deep well is: :math:`L(\\text{shallow}) - L(\\text{deep}) > 0`."""
+        return float(self.loss(self.shallow_min) - self.loss(self.deep_min))
+
+
+def kick_threshold(barrier_height: float, kick: float) -> float:
+    r"""Smallest rate at which a gradient kick ``g`` carries a frictionless particle over ``barrier_height``.
+
+    :math:`\eta^* = 2\Delta L / g^2` (the kick model of the module docstring).
+
+    Parameters
+    ----------
+    barrier_height : float
+        :math:`\Delta L > 0`.
+    kick : float
+        Size :math:`g > 0` of the gradient fluctuation at the restart.
+
+    Returns
+    -------
+    float
+
+    >>> kick_threshold(0.5, 2.0)
+    0.25
+    """
+    return 2 * check_positive("barrier_height", barrier_height) / check_positive("kick", kick) ** 2
+
+
+def crosses_barrier(
+    well: AsymmetricDoubleWell, lr: float, kick: float, beta: float = 1.0, max_steps: int = 100_000
+) -> bool:
+    r"""Does the kicked particle get over the barrier on its first swing? (deterministic heavy ball)
+
+    Starts at rest at the shallow minimum; step 0 uses the gradient
+    :math:`L'(\theta_0) + g` signed so that the particle moves towards the
+    barrier; later steps use the exact gradient, at rate ``lr`` and momentum
+    ``beta``. The swing ends when the particle passes the barrier (True) or
+    turns back (False).
+
+    Parameters
+    ----------
+    well : AsymmetricDoubleWell
+    lr : float
+        The rate :math:`\eta` after the restart.
+    kick : float
+        :math:`g > 0`.
+    beta : float
+        Momentum in (0, 1]; ``1`` is frictionless.
+    max_steps : int
+        Safety cap; reaching it raises ``RuntimeError``.
+
+    Returns
+    -------
+    bool
+
+    >>> well = AsymmetricDoubleWell(1.0, 0.2)
+    >>> crosses_barrier(well, 0.9 * kick_threshold(well.barrier_height, 5.0), 5.0)
+    False
+    """
+    lr, kick = check_positive("lr", lr), check_positive("kick", kick)
+    beta = check_finite("beta", beta)
+    if not 0 < beta <= 1:
+        raise ValueError(f"beta must be in (0, 1], got beta={beta!r}")
+    max_steps = check_int("max_steps", max_steps, minimum=1)
+    direction = math.copysign(1.0, well.barrier - well.shallow_min)  # towards the barrier
+    theta = well.shallow_min
+    v = -lr * (well.grad(theta) - direction * kick)
+    for _ in range(max_steps):
+        theta += v
+        if direction * (theta - well.barrier) > 0:
+            return True
+        v_new = beta * v - lr * well.grad(theta)
+        if direction * v_new <= 0:
+            return False
+        v = v_new
+    raise RuntimeError(f"no decision after max_steps={max_steps}; raise it or the rate lr={lr!r}")
+
+
+def kick_threshold_bisection(
+    well: AsymmetricDoubleWell, kick: float, beta: float = 1.0, lo: float = 1e-6, hi: float = 1.0, rtol: float = 1e-4
+) -> float:
+    """The crossing threshold of :func:`crosses_barrier`, found by bisection on the rate.
+
+    Parameters
+    ----------
+    well : AsymmetricDoubleWell
+    kick : float
+        :math:`g > 0`.
+    beta : float
+        Momentum in (0, 1].
+    lo, hi : float
+        A bracket: no crossing at ``lo``, crossing at ``hi``.
+    rtol : float
+        Stop when ``hi - lo < rtol * hi``.
+
+    Returns
+    -------
+    float
+        The midpoint of the final bracket.
+
+    >>> well = AsymmetricDoubleWell(1.0, 0.2)
+    >>> ratio = kick_threshold_bisection(well, 5.0) / kick_threshold(well.barrier_height, 5.0)
+    >>> 0.95 < ratio < 1.05
+    True
+    """
+    lo, hi, rtol = check_positive("lo", lo), check_positive("hi", hi), check_positive("rtol", rtol)
+    if lo >= hi:
+        raise ValueError(f"lo must be < hi={hi!r}, got lo={lo!r}")
+    if crosses_barrier(well, lo, kick, beta):
+        raise ValueError(f"the particle already crosses at lo={lo!r}; lower it")
+    if not crosses_barrier(well, hi, kick, beta):
+        raise ValueError(f"the particle does not cross at hi={hi!r}; raise it")
+    while hi - lo >= rtol * hi:
+        mid = 0.5 * (lo + hi)
+        if crosses_barrier(well, mid, kick, beta):
+            hi = mid
+        else:
+            lo = mid
+    return 0.5 * (lo + hi)
+
+
+class EscapeResult(NamedTuple):
+    """Noisy heavy ball on the double well, many seeds: where the particles are."""
+
+    deep_fraction: np.ndarray  #: fraction of seeds on the deep side of the barrier, steps 0..T
+    mean_loss: np.ndarray  #: mean loss over seeds, steps 0..T
+    n_seeds: int
+    device: str
+
+    @property
+    def final(self) -> float:
+        """Fraction in the deep well at the end."""
+        return float(self.deep_fraction[-1])
+
+    @property
+    def final_stderr(self) -> float:
+        """Binomial standard error of :attr:`final`."""
+        p = self.final
+        return math.sqrt(max(p * (1 - p), 1e-12) / self.n_seeds)
+
+
+def restart_escape(
+    well: AsymmetricDoubleWell,
+    schedule,
+    total_steps: int,
+    beta: float,
+    noise_std: float,
+    n_seeds: int = 2000,
+    seed: int = 0,
+    device=None,
+) -> EscapeResult:
+    r"""Noisy heavy ball started at rest in the shallow well, vectorized over seeds (torch).
+
+    Gradients are :math:`L'(\theta_t) + \xi_t`, :math:`\xi_t \sim \mathcal N(0, \text{noise\_std}^2)`,
+    and the update is :math:`v_{t+1} = \beta v_t - \eta_t g_t`, :math:`\theta_{t+1} = \theta_t + v_{t+1}`.
+
+    Parameters
+    ----------
+    well : AsymmetricDoubleWell
+    schedule : callable
+        Rates :math:`\eta_t` for steps ``0 .. T-1``.
+    total_steps : int
+    beta : float
+        Momentum in [0, 1).
+    noise_std : float
+        Standard deviation of the gradient noise (>= 0).
+    n_seeds : int
+    seed : int
+        Seed of a private generator.
+    device : str or torch.device, optional
+        Default :func:`lrlab.device.default_device`.
+
+    Returns
+    -------
+    EscapeResult
+
+    >>> from lrlab.schedules import constant_schedule
+    >>> r = restart_escape(AsymmetricDoubleWell(), constant_schedule(0.01), 50, 0.9, 0.0, n_seeds=4, device="cpu")
+    >>> r.final
+    0.0
+    """
+    total_steps = check_int("total_steps", total_steps, minimum=1)
+    beta = check_finite("beta", beta)
+    if not 0 <= beta < 1:
+        raise ValueError(f"beta must be in [0, 1), got beta={beta!r}")
+    noise_std = check_nonnegative("noise_std", noise_std)
+    n_seeds = check_int("n_seeds", n_seeds, minimum=1)
+    if not callable(schedule):
+        raise ValueError(f"schedule must be callable, got schedule={schedule!r}")
+    rates = np.asarray(schedule(np.arange(total_steps)), dtype=np.float64)
+    dev = resolve_device(device)
+    gen = torch.Generator(device=dev).manual_seed(int(seed))
+    theta = torch.full((n_seeds,), well.shallow_min, dtype=torch.float64, device=dev)
+    v = torch.zeros_like(theta)
+    deep_side = math.copysign(1.0, well.deep_min - well.barrier)
+    frac = torch.empty(total_steps + 1, dtype=torch.float64, device=dev)
+    loss = torch.empty_like(frac)
+    frac[0] = (deep_side * (theta - well.barrier) > 0).double().mean()
+    loss[0] = well.loss(theta).mean()
+    for t in range(total_steps):
+        xi = torch.randn(n_seeds, generator=gen, dtype=torch.float64, device=dev) * noise_std
+        v = beta * v - float(rates[t]) * (well.grad(theta) + xi)
+        theta = theta + v
+        frac[t + 1] = (deep_side * (theta - well.barrier) > 0).double().mean()
+        loss[t + 1] = well.loss(theta).mean()
+    return EscapeResult(frac.cpu().numpy(), loss.cpu().numpy(), n_seeds, str(dev))
