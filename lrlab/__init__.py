@@ -10,6 +10,10 @@ Modules, one concept each:
 - :mod:`lrlab.momentum`: heavy ball in both velocity conventions, energy, temperature;
 - :mod:`lrlab.damping`: characteristic roots, critical damping, co-schedules, Polyak's pair;
 - :mod:`lrlab.landscapes`: the tilted double well, barrier kicks, restarts as kicks;
+- :mod:`lrlab.sde`: the SDE view of SGD, variance ODE, adiabatic tracking vs quench;
+- :mod:`lrlab.annealing`: simulated annealing on a rugged landscape, success vs cooling speed;
+- :mod:`lrlab.pac_bayes`: Gaussian KL, a linear PAC-Bayes bound, the optimal variance and rate;
+- :mod:`lrlab.implicit_bias`: gradient descent on separable data vs the hard-margin SVM;
 - :mod:`lrlab.device`: CPU by default, CUDA when present;
 - :mod:`lrlab.plotting`: the course's figure style;
 - :mod:`lrlab.experiments` (chapter 1), :mod:`lrlab.ch2`, ...: each chapter's parameters and experiments,
