@@ -12,65 +12,9 @@ notebook executions per assignment (the perfect one and the wrong one).
 
 from __future__ import annotations
 
-import pathlib
-
-import nbformat
 import pytest
-from nbclient import NotebookClient
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-MARKERS = {"### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"}
-
-
-def _nbgrader(cell) -> dict:
-    return cell.metadata.get("nbgrader", {})
-
-
-def perfect_submission(assignment: str) -> nbformat.NotebookNode:
-    """The source notebook with the nbgrader marker lines removed: solutions and hidden tests kept."""
-    nb = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
-    for cell in nb.cells:
-        cell.source = "\n".join(line for line in cell.source.splitlines() if line.strip() not in MARKERS)
-    return nb
-
-
-def with_wrong_cells(nb: nbformat.NotebookNode, replacements: dict[str, str]) -> nbformat.NotebookNode:
-    """A copy of ``nb`` whose solution cells named in ``replacements`` (by grade_id) hold other code."""
-    nb = nbformat.from_dict(nb)
-    found = set()
-    for cell in nb.cells:
-        meta = _nbgrader(cell)
-        if meta.get("solution") and meta.get("grade_id") in replacements:
-            cell.source = replacements[meta["grade_id"]]
-            found.add(meta["grade_id"])
-    missing = set(replacements) - found
-    assert not missing, f"no solution cell with grade_id in {sorted(missing)}"
-    return nb
-
-
-def graded_cells(nb: nbformat.NotebookNode) -> set[str]:
-    return {_nbgrader(c)["grade_id"] for c in nb.cells if _nbgrader(c).get("grade") and not _nbgrader(c).get("solution")}
-
-
-def failing_graded_cells(nb: nbformat.NotebookNode, workdir: pathlib.Path) -> dict[str, str]:
-    """Execute every cell (errors do not stop the run); return ``{grade_id: error}`` for failing graded cells."""
-    client = NotebookClient(
-        nb,
-        timeout=180,
-        kernel_name="python3",
-        allow_errors=True,
-        resources={"metadata": {"path": str(workdir)}},
-    )
-    client.execute()
-    failing = {}
-    for cell in nb.cells:
-        meta = _nbgrader(cell)
-        if not meta.get("grade") or meta.get("solution"):
-            continue
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "error":
-                failing[meta["grade_id"]] = f"{out['ename']}: {out['evalue']}"[:400]
-    return failing
+from wrong_answers import check_disjoint, check_perfect, check_wrong
 
 
 # ---------------------------------------------------------------------------
@@ -212,37 +156,19 @@ MISTAKES = {
 }
 
 
-def test_mistakes_break_disjoint_cells():
-    """The design above needs each mistake to own its failures; check that before executing anything."""
-    for assignment, mistakes in MISTAKES.items():
-        cells = [cell for cell, _, _ in mistakes.values()]
-        assert len(set(cells)) == len(cells), f"{assignment}: two mistakes edit the same solution cell"
-        seen: set[str] = set()
-        for name, (_, _, fails) in mistakes.items():
-            assert fails, f"{assignment}: mistake {name!r} must fail at least one graded cell"
-            assert not fails & seen, f"{assignment}: mistake {name!r} shares failing cells with another"
-            seen |= fails
-        assert seen < graded_cells(perfect_submission(assignment)), (
-            f"{assignment}: the mistakes must leave some graded cells passing, and name only existing cells"
-        )
+@pytest.mark.parametrize("assignment", sorted(MISTAKES))
+def test_mistakes_break_disjoint_cells(assignment):
+    """The design needs each mistake to own its failures; check that before executing anything."""
+    check_disjoint(assignment, MISTAKES[assignment])
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment", sorted(MISTAKES))
 def test_perfect_submission_passes_every_graded_cell(assignment, tmp_path):
-    failing = failing_graded_cells(perfect_submission(assignment), tmp_path)
-    assert failing == {}, f"{assignment}: the solution fails graded cells: {failing}"
+    check_perfect(assignment, tmp_path)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment", sorted(MISTAKES))
 def test_wrong_answers_fail_exactly_their_cells(assignment, tmp_path):
-    mistakes = MISTAKES[assignment]
-    nb = with_wrong_cells(perfect_submission(assignment), {cell: code for cell, code, _ in mistakes.values()})
-    failing = failing_graded_cells(nb, tmp_path)
-    expected = set().union(*(fails for _, _, fails in mistakes.values()))
-    for name, (_, _, fails) in mistakes.items():
-        missed = fails - set(failing)
-        assert not missed, f"{assignment}: the mistake {name!r} should fail {sorted(missed)}, but they passed"
-    extra = {cell: err for cell, err in failing.items() if cell not in expected}
-    assert not extra, f"{assignment}: cells no mistake touches failed: {extra}"
+    check_wrong(assignment, MISTAKES[assignment], tmp_path)
