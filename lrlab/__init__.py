@@ -16,7 +16,7 @@ Modules, one concept each:
 - :mod:`lrlab.implicit_bias`: gradient descent on separable data vs the hard-margin SVM;
 - :mod:`lrlab.device`: CPU by default, CUDA when present;
 - :mod:`lrlab.plotting`: the course's figure style;
-- :mod:`lrlab.experiments` (chapter 1), :mod:`lrlab.ch2`, ...: each chapter's parameters and experiments,
+- :mod:`lrlab.ch1`, :mod:`lrlab.ch2`, ...: each chapter's parameters and experiments,
   shared by the chapter and its claims tests.
 """
 

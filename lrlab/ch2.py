@@ -293,14 +293,14 @@ def ramp_monte_carlo(nqm: NoisyQuadratic, peak_lr: float = RAMP_PEAK, n_seeds: i
     exact : numpy.ndarray
     z : float
         Largest :math:`|\\bar L_t - \\mathbb E[L_t]|/\\mathrm{se}_t` over the steps (see
-        :func:`lrlab.experiments.max_abs_z`).
+        :func:`lrlab.ch1.max_abs_z`).
 
     >>> _, _, z = ramp_monte_carlo(chapter2_nqm(), n_seeds=200, device="cpu")
     >>> bool(z < 5)
     True
     """
     from .batch_size import simulate_with_batches
-    from .experiments import max_abs_z
+    from .ch1 import max_abs_z
 
     schedule, batches, steps = ramp_runs(peak_lr)["batch ramp"]
     exact = expected_loss_with_batches(nqm, schedule, batches, steps)

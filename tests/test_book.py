@@ -35,7 +35,7 @@ def test_every_toc_page_produced_html(built_book):
 def test_chapter1_html_contains_the_computed_comparison_table(built_book):
     from bs4 import BeautifulSoup
 
-    import lrlab.experiments as ex
+    import lrlab.ch1 as ex
 
     html = (built_book / f"{CHAPTER1}.html").read_text(encoding="utf-8")
     soup = BeautifulSoup(html, "html.parser")

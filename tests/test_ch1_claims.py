@@ -1,7 +1,7 @@
 """Every quantitative claim of chapter 1 (book/optimizers_dilemma.md), checked with the chapter's parameters.
 
 The chapter and these tests read their parameters and routines from
-:mod:`lrlab.experiments`, so they cannot drift apart. Each test names the
+:mod:`lrlab.ch1`, so they cannot drift apart. Each test names the
 sentence of the chapter it checks. The Monte Carlo tests take a few seconds each
 and are marked ``slow``.
 """
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-import lrlab.experiments as ex
+import lrlab.ch1 as ex
 from lrlab import schedules as S
 from lrlab.nqm import NoisyQuadratic
 from lrlab.torch_adapter import torch_lr_trace
