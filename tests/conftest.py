@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,6 +28,18 @@ def require_system(binary: str, install_hint: str) -> str:
     if os.environ.get("LRLAB_STRICT_SYSTEM") == "1":
         pytest.fail(message + " (LRLAB_STRICT_SYSTEM=1 makes this a failure)")
     pytest.skip(message)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """Torch on one thread for the whole session: the tensors in these tests are small, and with
+    pytest-xdist on 2 cores two threads per worker make them 5-30x slower. Restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

@@ -11,14 +11,6 @@ import torch
 from lrlab import annealing as an
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_landscape_gradient_matches_finite_differences_and_minima():
     land = an.RuggedLandscape(curvature=2.0, ripple=0.5)
     x = np.linspace(-4, 4, 101)

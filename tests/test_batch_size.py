@@ -12,14 +12,6 @@ from lrlab.nqm import NoisyQuadratic
 from lrlab.schedules import constant_schedule, cosine_schedule
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def nqm():
     return NoisyQuadratic.power_law(dim=6, batch_size=4)

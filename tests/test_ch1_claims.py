@@ -18,15 +18,6 @@ from lrlab.nqm import NoisyQuadratic
 from lrlab.torch_adapter import torch_lr_trace
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """The chapter runs torch on one thread (small tensors); so do these tests, and the setting is restored."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def nqm() -> NoisyQuadratic:
     return ex.chapter1_nqm()

@@ -11,19 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 import lrlab.ch2 as c2
 from lrlab.nqm import NoisyQuadratic
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """The chapter runs torch on one thread (small tensors); so do these tests, and the setting is restored."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

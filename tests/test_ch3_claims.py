@@ -10,20 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 import lrlab.ch3 as ch
 from lrlab.damping import critical_rate, damping_regime, polyak_optimal
 from lrlab.momentum import stationary_moments
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """The chapter runs torch on one thread (small tensors); so do these tests, and the setting is restored."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 # ---------------------------------------------------------------------------

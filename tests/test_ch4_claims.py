@@ -9,20 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 import lrlab.ch4 as c4
 from lrlab import implicit_bias, pac_bayes, sde
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 # ---------------------------------------------------------------------------

@@ -9,14 +9,6 @@ import torch
 from lrlab import implicit_bias as ib
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def data():
     return ib.separable_data(n=30, seed=3)

@@ -11,14 +11,6 @@ from lrlab.nqm import NoisyQuadratic
 from lrlab.schedules import constant_schedule, cosine_schedule
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_stationary_variance_formula_and_temperature():
     assert sde.stationary_variance(0.1, h=2.0, sigma2=3.0, batch_size=4) == pytest.approx(0.1 * 3.0 / (2 * 2.0 * 4))
     assert sde.temperature(0.1, sigma2=3.0, batch_size=4) == pytest.approx(0.1 * 3.0 / 8)
