@@ -31,7 +31,7 @@ batch size where the noise in a minibatch gradient is as large as its signal.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 import torch

@@ -33,7 +33,7 @@ from .batch_size import (
 )
 from .nqm import NoisyQuadratic
 from .schedules import Schedule, constant_schedule, cosine_schedule, multistep_schedule
-from .weight_decay import DecayRun, cumulative_shrink, train_softmax_regression
+from .weight_decay import cumulative_shrink, train_softmax_regression
 
 __all__ = [
     "NQM_PARAMS", "BASE_LR", "BASE_BATCH", "SCALING_STEPS", "SCALE_FACTORS", "N_CHECKPOINTS",
