@@ -66,3 +66,43 @@ def check_fraction(name: str, value, *, open_low: bool = True, open_high: bool =
         hi = ")" if open_high else "]"
         raise ValueError(f"{name} must be in {lo}0, 1{hi}, got {name}={value!r}")
     return value
+
+
+def check_positive_array(name: str, value):
+    """A non-empty array (or scalar) of finite numbers, all > 0, as ``float64``."""
+    import numpy as np
+
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        raise ValueError(f"{name} must be finite and > 0, got {name}={value!r}")
+    return arr
+
+
+def check_rates(rates):
+    """Learning rates (last axis = step) that are all finite and >= 0; the error names the first bad one.
+
+    >>> check_rates([0.1, float("inf")])
+    Traceback (most recent call last):
+    ...
+    ValueError: rates must be >= 0 and finite, got rate=inf at step 1
+    """
+    import numpy as np
+
+    arr = np.asarray(rates, dtype=np.float64)
+    bad = ~np.isfinite(arr) | (arr < 0)
+    if np.any(bad):
+        index = np.argwhere(bad)[0]
+        raise ValueError(f"rates must be >= 0 and finite, got rate={float(arr[tuple(index)])!r} at step {int(index[-1])}")
+    return arr
+
+
+def with_overrides(what: str, defaults, overrides) -> dict:
+    """``defaults`` updated by ``overrides``; an unknown key is an error naming it and the known ones.
+
+    >>> with_overrides("NQM parameter", {"dim": 10}, {"dim": 20})
+    {'dim': 20}
+    """
+    for key, value in overrides.items():
+        if key not in defaults:
+            raise ValueError(f"unknown {what} {key}={value!r}; expected one of {sorted(defaults)}")
+    return {**defaults, **overrides}

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._validate import check_fraction, check_int, check_positive, check_finite
+from ._validate import check_finite, check_fraction, check_int, check_positive, check_rates
 from .device import resolve_device
 
 __all__ = ["RuggedLandscape", "geometric_cooling", "anneal", "wilson_interval", "success_vs_cooling"]
@@ -128,9 +128,7 @@ def anneal(landscape: RuggedLandscape, rates, *, sigma: float, x0: float = 3.0, 
     rates = np.asarray(rates, dtype=np.float64)
     if rates.ndim != 1 or rates.size == 0:
         raise ValueError(f"rates must be a non-empty 1-D array, got rates of shape {rates.shape}")
-    bad = ~np.isfinite(rates) | (rates < 0)
-    if np.any(bad):
-        raise ValueError(f"rates must be finite and >= 0, got rate={float(rates[bad][0])!r} at step {int(np.argmax(bad))}")
+    check_rates(rates)
     sigma = check_positive("sigma", sigma)
     x0 = check_finite("x0", x0)
     n_runs = check_int("n_runs", n_runs, minimum=1)

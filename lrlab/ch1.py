@@ -24,7 +24,7 @@ from typing import Callable, Mapping
 import numpy as np
 import torch
 
-from ._validate import check_finite, check_int, check_nonnegative, check_positive
+from ._validate import check_finite, check_int, check_nonnegative, check_positive, with_overrides
 from .nqm import MonteCarloResult, NoisyQuadratic, compare_schedules, rates_of, tune_peak_lr
 from .schedules import (
     Schedule,
@@ -158,10 +158,7 @@ def chapter1_nqm(**overrides) -> NoisyQuadratic:
     ...
     ValueError: unknown NQM parameter width=3; expected one of ['batch_size', 'dim', 'exponent', 'h_max', 'theta0']
     """
-    for key, value in overrides.items():
-        if key not in NQM_PARAMS:
-            raise ValueError(f"unknown NQM parameter {key}={value!r}; expected one of {sorted(NQM_PARAMS)}")
-    return NoisyQuadratic.power_law(**{**NQM_PARAMS, **overrides})
+    return NoisyQuadratic.power_law(**with_overrides("NQM parameter", NQM_PARAMS, overrides))
 
 
 # ---------------------------------------------------------------------------

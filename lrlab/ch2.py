@@ -19,7 +19,7 @@ from typing import Mapping
 import numpy as np
 import torch
 
-from ._validate import check_int, check_positive
+from ._validate import check_int, check_positive, with_overrides
 from .batch_size import (
     BatchRamp,
     batches_of,
@@ -102,10 +102,7 @@ def chapter2_nqm(**overrides) -> NoisyQuadratic:
     ...
     ValueError: unknown NQM parameter depth=2; expected one of ['batch_size', 'dim', 'exponent', 'h_max', 'theta0']
     """
-    for key, value in overrides.items():
-        if key not in NQM_PARAMS:
-            raise ValueError(f"unknown NQM parameter {key}={value!r}; expected one of {sorted(NQM_PARAMS)}")
-    return NoisyQuadratic.power_law(**{**NQM_PARAMS, **overrides})
+    return NoisyQuadratic.power_law(**with_overrides("NQM parameter", NQM_PARAMS, overrides))
 
 
 # ---------------------------------------------------------------------------

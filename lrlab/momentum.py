@@ -26,7 +26,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 import torch
 
-from ._validate import check_finite, check_int, check_nonnegative, check_positive
+from ._validate import check_finite, check_int, check_nonnegative, check_positive, check_rates
 from .device import resolve_device
 
 __all__ = [
@@ -79,9 +79,7 @@ def rates_array(rates, total_steps: int) -> np.ndarray:
         out = np.asarray(rates, dtype=np.float64)
         if out.shape != (total_steps,):
             raise ValueError(f"rates must hold total_steps={total_steps} values, got shape {out.shape}")
-    if not np.all(np.isfinite(out)) or np.any(out < 0):
-        raise ValueError(f"rates must be finite and >= 0, got rates={out!r}")
-    return out
+    return check_rates(out)
 
 
 def run_momentum(

@@ -34,7 +34,7 @@ from typing import Callable, Mapping
 import numpy as np
 import torch
 
-from ._validate import check_int, check_positive
+from ._validate import check_int, check_positive, check_rates
 from .device import resolve_device
 from .schedules import Schedule, constant_schedule
 
@@ -56,9 +56,7 @@ def rates_of(schedule, total_steps: int | None = None) -> np.ndarray:
         raise ValueError(f"rates must be a non-empty array with one entry per step, got shape {lrs.shape}")
     if total_steps is not None and lrs.shape[-1] != total_steps:
         raise ValueError(f"got {lrs.shape[-1]} rates for total_steps={total_steps}")
-    if np.isnan(lrs).any() or (lrs < 0).any():
-        raise ValueError("rates must be >= 0 and not NaN")
-    return lrs
+    return check_rates(lrs)
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import check_finite, check_fraction, check_int, check_positive
+from ._validate import check_finite, check_fraction, check_int, check_positive, check_positive_array
 
 __all__ = [
     "gaussian_kl",
@@ -46,13 +46,6 @@ __all__ = [
     "optimal_lr",
     "grid_search_lr",
 ]
-
-
-def _positive_array(name: str, value) -> np.ndarray:
-    arr = np.asarray(value, dtype=np.float64)
-    if arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
-        raise ValueError(f"{name} must be finite and > 0, got {name}={value!r}")
-    return arr
 
 
 def gaussian_kl(mean_q, var_q, mean_p, var_p) -> float:
@@ -78,8 +71,8 @@ def gaussian_kl(mean_q, var_q, mean_p, var_p) -> float:
     >>> round(gaussian_kl(1.0, 1.0, 0.0, 1.0), 6)
     0.5
     """
-    var_q = _positive_array("var_q", var_q)
-    var_p = _positive_array("var_p", var_p)
+    var_q = check_positive_array("var_q", var_q)
+    var_p = check_positive_array("var_p", var_p)
     mean_q = np.asarray(mean_q, dtype=np.float64)
     mean_p = np.asarray(mean_p, dtype=np.float64)
     if not (np.all(np.isfinite(mean_q)) and np.all(np.isfinite(mean_p))):
@@ -157,7 +150,7 @@ def bound_vs_variance(var, *, h, prior_var, lam, n: int, delta: float = 0.05, tr
     >>> int(np.argmin(b))    # v* = 1 / (1 + 9) = 0.1
     1
     """
-    var = _positive_array("var", var)
+    var = check_positive_array("var", var)
     h = check_positive("h", h)
     prior_var = check_positive("prior_var", prior_var)
     offset = check_finite("offset", offset)
@@ -186,7 +179,7 @@ def bound_vs_lr(lr, *, h, sigma2, batch_size: int = 1, **bound_kwargs):
     >>> round(bound_vs_lr(1.0, h=1.0, sigma2=1.0, batch_size=5, prior_var=1.0, lam=9.0, n=100), 4)
     0.472
     """
-    lr = _positive_array("lr", lr)
+    lr = check_positive_array("lr", lr)
     sigma2 = check_positive("sigma2", sigma2)
     batch_size = check_int("batch_size", batch_size, minimum=1)
     h = check_positive("h", h)
@@ -269,7 +262,7 @@ def grid_search_lr(lr_grid, *, h, sigma2, batch_size: int = 1, **bound_kwargs):
     >>> round(best, 3)
     1.0
     """
-    grid = _positive_array("lr_grid", lr_grid).ravel()
+    grid = check_positive_array("lr_grid", lr_grid).ravel()
     bounds = np.atleast_1d(bound_vs_lr(grid, h=h, sigma2=sigma2, batch_size=batch_size, **bound_kwargs))
     i = int(np.argmin(bounds))
     return float(grid[i]), float(bounds[i]), bounds

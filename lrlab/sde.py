@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._validate import check_int
+from ._validate import check_int, check_positive_array
 from .device import resolve_device
 from .nqm import rates_of
 
@@ -50,13 +50,6 @@ __all__ = [
     "VarianceMC",
     "simulate_variance",
 ]
-
-
-def _positive_array(name: str, value) -> np.ndarray:
-    arr = np.asarray(value, dtype=np.float64)
-    if arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
-        raise ValueError(f"{name} must be finite and > 0, got {name}={value!r}")
-    return arr
 
 
 def temperature(lr, sigma2, batch_size: int = 1):
@@ -82,8 +75,8 @@ def temperature(lr, sigma2, batch_size: int = 1):
     >>> temperature(0.2, sigma2=1.0, batch_size=4)
     0.025
     """
-    lr = _positive_array("lr", lr)
-    sigma2 = _positive_array("sigma2", sigma2)
+    lr = check_positive_array("lr", lr)
+    sigma2 = check_positive_array("sigma2", sigma2)
     batch_size = check_int("batch_size", batch_size, minimum=1)
     out = lr * sigma2 / (2 * batch_size)
     return float(out) if out.ndim == 0 else out
@@ -110,7 +103,7 @@ def stationary_variance(lr, h, sigma2, batch_size: int = 1):
     >>> stationary_variance(0.1, h=2.0, sigma2=1.0, batch_size=5)
     0.005
     """
-    h = _positive_array("h", h)
+    h = check_positive_array("h", h)
     out = np.asarray(temperature(lr, sigma2, batch_size)) / h
     return float(out) if out.ndim == 0 else out
 
@@ -121,8 +114,8 @@ def relaxation_time(lr, h):
     >>> relaxation_time(0.05, h=1.0)
     10.0
     """
-    lr = _positive_array("lr", lr)
-    h = _positive_array("h", h)
+    lr = check_positive_array("lr", lr)
+    h = check_positive_array("h", h)
     out = 1.0 / (2 * h * lr)
     return float(out) if out.ndim == 0 else out
 
@@ -162,11 +155,8 @@ def variance_ode(schedule, total_steps: int | None = None, *, h, sigma2, batch_s
     [1.0, 0.8278, 0.8278]
     """
     lrs = rates_of(schedule, total_steps)
-    bad = ~np.isfinite(lrs) | (lrs < 0)
-    if np.any(bad):
-        raise ValueError(f"the rates must be finite and >= 0, got rate={float(lrs[bad].flat[0])!r} at step {np.argwhere(bad)[0][-1]}")
-    h_arr = _positive_array("h", h)
-    s_arr = _positive_array("sigma2", sigma2)
+    h_arr = check_positive_array("h", h)
+    s_arr = check_positive_array("sigma2", sigma2)
     batch_size = check_int("batch_size", batch_size, minimum=1)
     scalar = h_arr.ndim == 0 and s_arr.ndim == 0
     h_arr, s_arr = np.broadcast_arrays(np.atleast_1d(h_arr), np.atleast_1d(s_arr))
@@ -265,7 +255,7 @@ def simulate_variance(
         raise ValueError(f"simulate_variance takes one schedule (1-D rates), got rates of shape {lrs.shape}")
     n_seeds = check_int("n_seeds", n_seeds, minimum=2)
     batch_size = check_int("batch_size", batch_size, minimum=1)
-    h_arr, s_arr = np.broadcast_arrays(np.atleast_1d(_positive_array("h", h)), np.atleast_1d(_positive_array("sigma2", sigma2)))
+    h_arr, s_arr = np.broadcast_arrays(np.atleast_1d(check_positive_array("h", h)), np.atleast_1d(check_positive_array("sigma2", sigma2)))
     dev = resolve_device(device)
     gen = torch.Generator(device=dev).manual_seed(int(seed))
     ht = torch.as_tensor(h_arr, dtype=torch.float32, device=dev)

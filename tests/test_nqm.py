@@ -116,6 +116,7 @@ def test_loss_works_on_numpy_and_torch(nqm):
         (lambda: NoisyQuadratic(h=[1.0], sigma2=[1.0]).expected_loss(S.constant_schedule(0.1)), "total_steps is required"),
         (lambda: NoisyQuadratic(h=[1.0], sigma2=[1.0]).expected_loss(S.constant_schedule(0.1), 0), "total_steps must be >= 1"),
         (lambda: NoisyQuadratic(h=[1.0], sigma2=[1.0]).expected_loss([0.1, -0.1]), "rates must be >= 0"),
+        (lambda: NoisyQuadratic(h=[1.0], sigma2=[1.0]).expected_loss([0.1, float("inf")]), "got rate=inf at step 1"),
         (lambda: NoisyQuadratic(h=[1.0], sigma2=[1.0]).simulate([0.1], n_seeds=1), "n_seeds must be >= 2"),
         (lambda: NoisyQuadratic(h=[1.0], sigma2=[1.0]).simulate([0.1], device="tpu"), "device must be"),
     ],
