@@ -178,6 +178,17 @@ def record_steps(total_steps: int, n_points: int = 80) -> np.ndarray:
     return np.unique(np.round(np.geomspace(1, total_steps, n_points)).astype(int))
 
 
+def _gd_arguments(X, y, schedule, total_steps, record):
+    """The checked inputs shared by :func:`logistic_gd` and :func:`logistic_gd_torch`."""
+    X, y = _check_data(X, y)
+    total_steps = check_int("total_steps", total_steps, minimum=1)
+    lrs = rates_of(schedule, total_steps)
+    steps = record_steps(total_steps) if record is None else np.asarray(record, dtype=int)
+    if steps.size == 0 or steps.min() < 1 or steps.max() > total_steps:
+        raise ValueError(f"record must hold steps in 1..total_steps={total_steps}, got record={record!r}")
+    return X, y, total_steps, lrs, steps
+
+
 def logistic_gd(X, y, schedule, total_steps: int, *, normalize: bool = False, record=None, w0=None):
     r"""Full-batch gradient descent on the mean logistic loss, numpy version.
 
@@ -213,12 +224,7 @@ def logistic_gd(X, y, schedule, total_steps: int, *, normalize: bool = False, re
     """
     from scipy.special import expit
 
-    X, y = _check_data(X, y)
-    total_steps = check_int("total_steps", total_steps, minimum=1)
-    lrs = rates_of(schedule, total_steps)
-    steps = record_steps(total_steps) if record is None else np.asarray(record, dtype=int)
-    if steps.size == 0 or steps.min() < 1 or steps.max() > total_steps:
-        raise ValueError(f"record must hold steps in 1..total_steps={total_steps}, got record={record!r}")
+    X, y, total_steps, lrs, steps = _gd_arguments(X, y, schedule, total_steps, record)
     Z = y[:, None] * X
     w = np.zeros(X.shape[1]) if w0 is None else np.array(w0, dtype=np.float64)
     wanted = set(steps.tolist())
@@ -259,12 +265,7 @@ def logistic_gd_torch(X, y, schedule, total_steps: int, *, normalize: bool = Fal
     >>> bool(np.allclose(a, b, rtol=1e-12))
     True
     """
-    X, y = _check_data(X, y)
-    total_steps = check_int("total_steps", total_steps, minimum=1)
-    lrs = rates_of(schedule, total_steps)
-    steps = record_steps(total_steps) if record is None else np.asarray(record, dtype=int)
-    if steps.size == 0 or steps.min() < 1 or steps.max() > total_steps:
-        raise ValueError(f"record must hold steps in 1..total_steps={total_steps}, got record={record!r}")
+    X, y, total_steps, lrs, steps = _gd_arguments(X, y, schedule, total_steps, record)
     dev = resolve_device(device)
     Z = torch.as_tensor(y[:, None] * X, dtype=torch.float64, device=dev)
     w = torch.zeros(X.shape[1], dtype=torch.float64, device=dev) if w0 is None else torch.as_tensor(
