@@ -5,6 +5,8 @@ Command line (``python -m autograder --help``)::
     python -m autograder release [ASSIGNMENT...]   # solutions/ -> exercises/
     python -m autograder check                     # exercises/ up to date, no leaks
     python -m autograder grade SUBMISSIONS [--assignment A] [--jobs N] [--timeout S]
+                         [--submission-timeout S] [--sandbox auto|bwrap|none]
+                         [--memory-mb MIB] [--max-processes N]
     python -m autograder export [-o grades.csv]
     python -m autograder feedback [--assignment A] [--student S]
 
@@ -19,7 +21,12 @@ Python API (what the tests and benchmarks use):
 - :func:`find_repo`, :func:`open_course` -- locate ``solutions/`` and the course directory.
 
 Built on nbgrader 0.9.6's Python API (``NbGraderAPI``, ``CourseDirectory``,
-``Gradebook``); see :mod:`autograder._nbgrader` for the plumbing.
+``Gradebook``); see :mod:`autograder._nbgrader` for the plumbing. Execution is our
+own: :mod:`autograder.restructure` rebuilds each submission on the source's
+skeleton, :mod:`autograder.execute` (in place of nbgrader's ``Execute``) starts
+:mod:`autograder.checker`, which runs the tests and talks through
+:mod:`autograder.rpc` to :mod:`autograder.worker`, the student's code in the
+sandbox of :mod:`autograder.sandbox`.
 """
 
 from .grading import (

@@ -7,6 +7,7 @@ for running from a virtualenv that is not activated.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from .layout import Course
 
-__all__ = ["make_config", "make_api", "quiet", "explain_failure", "skip_slow_optional_imports"]
+__all__ = ["make_config", "make_api", "gradebook_lock", "quiet", "explain_failure", "skip_slow_optional_imports"]
 
 _QUIET = {"on": False}
 
@@ -104,6 +105,7 @@ def make_config(
     *,
     release_dir: os.PathLike | str | None = None,
     timeout: float | None = None,
+    execute: dict | None = None,
 ):
     """The traitlets ``Config`` for nbgrader on one course.
 
@@ -119,7 +121,10 @@ def make_config(
     release_dir : path-like, optional
         Where ``generate_assignment`` writes; default ``<course>/release``.
     timeout : float, optional
-        Per-cell execution limit in seconds (``Execute.timeout``).
+        Per-cell execution limit in seconds.
+    execute : dict, optional
+        Settings of :class:`autograder.execute.SandboxExecute` (``submission_timeout``,
+        ``sandbox``, ``memory_mb``, ``max_processes``...).
 
     Returns
     -------
@@ -134,12 +139,35 @@ def make_config(
         Path(release_dir).absolute() if release_dir is not None else course.root / "release"
     )
     c.CourseDirectory.db_url = course.db_url
+    # nbgrader's default course_id is "", for which it never makes a row in the `course` table,
+    # yet it stamps "" on every assignment: SQLite does not check that foreign key, PostgreSQL
+    # does (ForeignKeyViolation). Use the id nbgrader.api.Gradebook defaults to (grading.py's
+    # own Gradebook() calls make that row).
+    c.CourseDirectory.course_id = "default_course"
     # The exchange (nbgrader's file drop between students and instructors) is unused:
     # NbGraderAPI lists it on start-up and logs CRITICAL when it is missing.
     c.ExchangeFactory.list = "autograder._nbgrader.NoExchangeList"
     c.NbGraderAPI.log_level = "ERROR" if _QUIET["on"] else "INFO"
+    # Student code runs in the sandboxed worker, tests in the trusted checker
+    # (autograder.execute.SandboxExecute), not in one kernel with nbgrader's Execute.
+    from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+    from nbgrader.preprocessors import (
+        AssignLatePenalties, CheckCellMetadata, GetGrades, IgnorePattern, LimitOutput, SaveAutoGrades,
+    )
+
+    from .execute import HideHiddenTests, SandboxExecute
+
+    c.Autograde.autograde_preprocessors = [
+        SandboxExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
+        AssignLatePenalties, CheckCellMetadata,
+    ]
+    c.GenerateFeedback.preprocessors = [HideHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]
+    c.SandboxExecute.source_root = str(course.repo.solutions)
+    c.SandboxExecute.course_root = str(course.root)
     if timeout is not None:
-        c.Execute.timeout = int(max(1, round(timeout)))
+        c.SandboxExecute.timeout = float(timeout)
+    for key, value in (execute or {}).items():
+        setattr(c.SandboxExecute, key, value)
     if _QUIET["on"]:
         # The kernel's own log (e.g. "running over TCP without encryption") goes to
         # our stderr; keep it to errors.
@@ -165,6 +193,44 @@ def __getattr__(name):
     if name == "NoExchangeList":
         return _no_exchange_list()
     raise AttributeError(name)
+
+
+#: Key of the PostgreSQL advisory lock held while a grader sets up the shared gradebook.
+GRADEBOOK_LOCK_KEY = 0x6C726C6162  # "lrlab" in ASCII
+
+
+@contextlib.contextmanager
+def gradebook_lock(course: Course):
+    """Hold the gradebook's setup lock: one grader at a time creates tables and loads assignments.
+
+    Graders sharing a PostgreSQL gradebook (``--db postgresql://...``) that start
+    at once would otherwise both create nbgrader's tables in an empty database
+    (``UniqueViolation ... pg_type_typname_nsp_index``) or both rewrite the same
+    assignment. The lock is a PostgreSQL session advisory lock on its own
+    connection, released on exit or when the process dies. SQLite and other
+    databases get no lock (SQLite serializes writers itself).
+
+    Parameters
+    ----------
+    course : Course
+        The course whose gradebook is set up.
+    """
+    if not course.db_url.startswith("postgresql"):
+        yield
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(course.db_url, poolclass=NullPool)
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": GRADEBOOK_LOCK_KEY})
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": GRADEBOOK_LOCK_KEY})
+    finally:
+        engine.dispose()
 
 
 def make_api(course: Course, **kwargs):

@@ -87,10 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "grade", parents=[common], formatter_class=_FMT,
         help="autograde a folder (or .zip) of submissions",
-        description="Autograde every <student_id>/<assignment>/<notebook>.ipynb in SUBMISSIONS with nbgrader "
-                    "(force, creating students). A bad submission (invalid JSON, empty file, missing notebook, "
-                    "kernel death, timeout) is graded 0 with a note and the batch goes on. Prints a summary "
-                    "table; exit 0 when every submission was handled (a score of 0 is still graded).",
+        description="Autograde every <student_id>/<assignment>/<notebook>.ipynb in SUBMISSIONS into nbgrader's "
+                    "gradebook. Each notebook is rebuilt on the instructor's skeleton (test cells always come "
+                    "from solutions/), the tests run in a trusted checker process, and the student's code runs "
+                    "in a separate sandboxed process (bubblewrap: no network, no access to solutions/, the "
+                    "gradebook or other submissions; memory, process and time limits). A bad submission "
+                    "(invalid JSON, empty file, missing notebook, endless loop, crash, exit) loses only the "
+                    "points it deserves, with a note, and the batch goes on. Prints a summary table; exit 0 "
+                    "when every submission was handled (a score of 0 is still graded).",
         epilog=dedent("""\
             Examples:
               python -m autograder grade submissions/
@@ -107,7 +111,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", "-j", type=int, default=1, metavar="N", help="submissions graded in parallel "
                    "(processes; default 1)")
     p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                   help="per-cell execution limit (nbgrader Execute.timeout; default 60)")
+                   help="per-cell time limit (default 60): a cell still running is stopped, with the "
+                        "student's whole process group, and scores 0")
+    p.add_argument("--submission-timeout", type=float, default=None, metavar="SECONDS",
+                   help="time limit for one notebook as a whole (default 900); cells not reached score 0")
+    p.add_argument("--sandbox", choices=("auto", "bwrap", "none"), default="auto",
+                   help="isolation of student code: bwrap (bubblewrap), none (limits only, no file or network "
+                        "isolation), auto (bwrap when installed; default)")
+    p.add_argument("--memory-mb", type=int, default=4096, metavar="MIB",
+                   help="address-space limit of the student's process (default 4096)")
+    p.add_argument("--max-processes", type=int, default=256, metavar="N",
+                   help="processes and threads the student's code may have (default 256)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     p = sub.add_parser(
@@ -191,9 +205,11 @@ def _run(args: argparse.Namespace) -> int:
     common.update(course_dir=args.course_dir, db=args.db)
     if args.command == "grade":
         timeout = grading.DEFAULT_TIMEOUT if args.timeout is None else args.timeout
+        whole = grading.DEFAULT_SUBMISSION_TIMEOUT if args.submission_timeout is None else args.submission_timeout
         results = grading.grade_submissions(
             args.submissions, assignment=args.assignment, jobs=args.jobs, timeout=timeout,
-            verbose=args.verbose, progress=not args.no_progress, **common,
+            submission_timeout=whole, sandbox=args.sandbox, memory_mb=args.memory_mb,
+            max_processes=args.max_processes, verbose=args.verbose, progress=not args.no_progress, **common,
         )
         print(grading.format_table(results))
         counts = {}
@@ -244,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--jobs must be >= 1, got --jobs {args.jobs}")
     if getattr(args, "timeout", None) is not None and not args.timeout > 0:
         parser.error(f"--timeout must be a positive number of seconds, got --timeout {args.timeout:g}")
+    if getattr(args, "submission_timeout", None) is not None and not args.submission_timeout > 0:
+        parser.error("--submission-timeout must be a positive number of seconds, got "
+                     f"--submission-timeout {args.submission_timeout:g}")
     from ._nbgrader import skip_slow_optional_imports
 
     skip_slow_optional_imports()

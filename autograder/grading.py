@@ -5,7 +5,7 @@ vet every expected notebook (empty, invalid JSON, missing...), copy the readable
 ones into ``<course>/submitted/<student>/<assignment>/``, and run nbgrader's
 ``autograde`` (force, create students). A submission that cannot be run still
 gets a gradebook entry with every grade set to 0 and a note saying why, and the
-batch goes on. Notes live next to the gradebook in ``autograder_notes.json``.
+batch goes on. Notes live in the gradebook database, table ``autograder_notes``.
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._nbgrader import explain_failure, make_api, quiet, skip_slow_optional_imports
-from .layout import AutograderError, Course, Repo, find_repo, open_course, valid_name
+from ._nbgrader import explain_failure, gradebook_lock, make_api, quiet, skip_slow_optional_imports
+from .layout import AutograderError, Course, Repo, find_repo, name_problem, open_course
+from .restructure import restructure
+from .sandbox import SandboxConfig, resolve_mode
 from .submissions import Submission, discover, extract_zip, vet_notebook, write_submission
 
 __all__ = [
@@ -37,11 +39,14 @@ __all__ = [
     "generate_feedback",
     "format_table",
     "DEFAULT_TIMEOUT",
+    "DEFAULT_SUBMISSION_TIMEOUT",
     "CSV_COLUMNS",
 ]
 
 #: Default per-cell execution limit in seconds.
 DEFAULT_TIMEOUT = 60
+#: Default limit for one notebook as a whole, in seconds.
+DEFAULT_SUBMISSION_TIMEOUT = 900
 #: Columns of the exported CSV, in order.
 CSV_COLUMNS = ("student_id", "assignment", "score", "max_score", "status", "note")
 
@@ -101,20 +106,66 @@ def _gradebook(course: Course):
     return Gradebook(course.db_url)
 
 
+_NOTES_TABLE = "autograder_notes"
+
+
+def _notes_table():
+    from sqlalchemy import Column, MetaData, String, Table, Text
+
+    meta = MetaData()
+    table = Table(
+        _NOTES_TABLE, meta,
+        Column("student_id", String(255), primary_key=True),
+        Column("assignment", String(255), primary_key=True),
+        Column("status", String(32), nullable=False),
+        Column("note", Text, nullable=False),
+    )
+    return meta, table
+
+
+def _notes_engine(course: Course):
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    return create_engine(course.db_url, poolclass=NullPool)
+
+
 def _load_notes(course: Course) -> dict:
+    """``{"student/assignment": {"status", "note"}}`` from the gradebook's ``autograder_notes`` table.
+
+    The notes live in the gradebook database itself, so that graders sharing a
+    PostgreSQL gradebook see each other's notes.
+    """
+    from sqlalchemy import inspect, select
+
+    engine = _notes_engine(course)
     try:
-        return json.loads(course.notes_file.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
+        if not inspect(engine).has_table(_NOTES_TABLE):
+            return {}
+        _, table = _notes_table()
+        with engine.connect() as conn:
+            rows = conn.execute(select(table)).all()
+        return {f"{r.student_id}/{r.assignment}": {"status": r.status, "note": r.note} for r in rows}
+    finally:
+        engine.dispose()
 
 
 def _save_notes(course: Course, updates: dict) -> None:
-    notes = _load_notes(course)
-    notes.update(updates)
-    course.root.mkdir(parents=True, exist_ok=True)
-    tmp = course.notes_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(notes, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, course.notes_file)
+    """Upsert ``updates`` (as returned by :func:`_load_notes`) into the gradebook."""
+    from sqlalchemy import delete
+
+    meta, table = _notes_table()
+    engine = _notes_engine(course)
+    try:
+        meta.create_all(engine, checkfirst=True)
+        with engine.begin() as conn:
+            for key, info in updates.items():
+                student, _, assignment = key.partition("/")
+                conn.execute(delete(table).where(table.c.student_id == student, table.c.assignment == assignment))
+                conn.execute(table.insert().values(student_id=student, assignment=assignment,
+                                                   status=info["status"], note=info["note"]))
+    finally:
+        engine.dispose()
 
 
 def _rmtree(path: Path) -> None:
@@ -129,6 +180,11 @@ def _rmtree(path: Path) -> None:
 
 def _prepare_assignments(course: Course, assignments: list[str], verbose: bool) -> None:
     """Record the sources (with hidden tests) in the gradebook: generate_assignment."""
+    with gradebook_lock(course):
+        _generate_assignments(course, assignments, verbose)
+
+
+def _generate_assignments(course: Course, assignments: list[str], verbose: bool) -> None:
     api = make_api(course)
     for name in assignments:
         result = api.generate_assignment(name, force=True, create=True)
@@ -145,15 +201,13 @@ def _prepare_assignments(course: Course, assignments: list[str], verbose: bool) 
             raise AutograderError(f"could not load assignment {name!r} into the gradebook: {reason}; {hint}")
 
 
-def _grade_cell_ids(path: Path) -> list[str]:
+def _rebuild(path: Path, source_path: Path):
+    """The submission's answers on the source's skeleton (see :mod:`autograder.restructure`)."""
     import nbformat
 
-    nb = nbformat.read(os.fspath(path), as_version=4)
-    return [
-        c.metadata["nbgrader"]["grade_id"]
-        for c in nb.cells
-        if c.get("metadata", {}).get("nbgrader", {}).get("grade") and c.metadata["nbgrader"].get("grade_id")
-    ]
+    student = nbformat.read(os.fspath(path), as_version=4)
+    source = nbformat.read(os.fspath(source_path), as_version=4)
+    return restructure(student, source)
 
 
 def _stage(course: Course, sub: Submission) -> tuple[int, list[str]]:
@@ -181,17 +235,14 @@ def _stage(course: Course, sub: Submission) -> tuple[int, list[str]]:
             notes.append(problem)
             continue
         try:
-            want = _grade_cell_ids(repo.solutions / sub.assignment / (name + ".ipynb"))
-            have = set(_grade_cell_ids(path))
-            lost = [g for g in want if g not in have]
-        except Exception:  # noqa: BLE001 - vetting already passed; this is only a hint
-            lost = []
-        if lost:
-            notes.append(
-                f"{shown} lacks {len(lost)} test cell(s) ({', '.join(lost)}), deleted or retyped by the "
-                "student: they score 0; start again from the released notebook to keep them"
-            )
-        shutil.copyfile(path, dest / path.name)
+            rebuilt, changes = _rebuild(path, repo.solutions / sub.assignment / (name + ".ipynb"))
+        except Exception as exc:  # noqa: BLE001 - vetting passed, but the cells are unusable
+            notes.append(f"{shown}: its cells could not be read ({type(exc).__name__}: {exc}); graded as 0")
+            continue
+        notes.extend(f"{shown}: {change}" for change in changes)
+        import nbformat
+
+        nbformat.write(rebuilt, os.fspath(dest / path.name))
         copied += 1
     for extra in sorted(sub.folder.rglob("*")):
         rel = extra.relative_to(sub.folder)
@@ -209,7 +260,7 @@ def _autograde_job(job: dict) -> dict:
     try:
         quiet(job["verbose"])
         course = Course(repo=Repo(Path(job["repo"])), root=Path(job["course"]), db_url=job["db_url"])
-        api = make_api(course, timeout=job["timeout"])
+        api = make_api(course, timeout=job["timeout"], execute=job["execute"])
         result = api.autograde(job["assignment"], job["student_id"], force=True, create=True)
     except Exception as exc:  # noqa: BLE001 - reported as a failed submission
         import traceback
@@ -246,27 +297,16 @@ def _failure_note(result: dict, display: str, timeout: float) -> str:
     )
 
 
-def _timeout_notes(course: Course, sub: Submission, timeout: float) -> list[str]:
-    """Cells interrupted for running past the per-cell limit (nbgrader goes on after them)."""
-    import nbformat
-
+def _run_notes(course: Course, sub: Submission) -> list[str]:
+    """What the checker reported (time limits, crashes, memory) for each notebook of ``sub``."""
     notes = []
-    folder = course.path("autograded", sub.student_id, sub.assignment)
-    for path in sorted(folder.glob("*.ipynb")):
+    folder = course.root / "runs" / sub.student_id / sub.assignment
+    for path in sorted(folder.glob("*.json")):
         try:
-            nb = nbformat.read(os.fspath(path), as_version=4)
-        except Exception:  # noqa: BLE001
+            report = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
             continue
-        for index, cell in enumerate(nb.cells):
-            for out in cell.get("outputs", []):
-                if out.get("output_type") == "error" and out.get("ename") == "CellTimeoutError":
-                    gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-                    where = f"cell {gid!r}" if gid else f"cell {index}"
-                    notes.append(
-                        f"{os.path.join(sub.display, path.name)}: {where} ran past the {timeout:g} s "
-                        "per-cell limit and was interrupted; the tests that need it score 0 (regrade "
-                        "with a larger --timeout if the code is correct but slow)"
-                    )
+        notes.extend(f"{os.path.join(sub.display, path.stem + '.ipynb')}: {n}" for n in report.get("notes", []))
     return notes
 
 
@@ -332,6 +372,10 @@ def grade_submissions(
     assignment: str | None = None,
     jobs: int = 1,
     timeout: float = DEFAULT_TIMEOUT,
+    submission_timeout: float = DEFAULT_SUBMISSION_TIMEOUT,
+    sandbox: str = "auto",
+    memory_mb: int = 4096,
+    max_processes: int = 256,
     verbose: bool = False,
     progress: bool = True,
 ) -> list[GradeResult]:
@@ -354,6 +398,13 @@ def grade_submissions(
         Submissions graded at once (worker processes).
     timeout : float
         Per-cell execution limit in seconds.
+    submission_timeout : float
+        Limit for one notebook as a whole, in seconds.
+    sandbox : {"auto", "bwrap", "none"}
+        Where the student's code runs (see :mod:`autograder.sandbox`); ``auto`` uses
+        bubblewrap when installed and warns when it is not.
+    memory_mb, max_processes : int
+        Limits of the student's process (address space in MiB; processes and threads).
     verbose : bool
         Show nbgrader's log.
     progress : bool
@@ -372,8 +423,23 @@ def grade_submissions(
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise AutograderError(f"jobs must be a positive integer, got jobs={jobs!r}")
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise AutograderError(f"timeout must be a positive number of seconds, got timeout={timeout!r}")
+    for label, value in (("timeout", timeout), ("submission_timeout", submission_timeout)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise AutograderError(f"{label} must be a positive number of seconds, got {label}={value!r}")
+    try:
+        config = SandboxConfig(mode=sandbox, memory_mb=memory_mb, max_processes=max_processes)
+        mode = resolve_mode(config)
+    except (ValueError, RuntimeError) as exc:
+        raise AutograderError(str(exc)) from None
+    if mode == "none" and sandbox == "auto" and progress:
+        print(
+            "warning: bubblewrap is not installed, so student code runs without file and network isolation "
+            "(limits and the separate test process still apply); install it (Debian: apt-get install "
+            "bubblewrap) or pass --sandbox none to silence this",
+            file=sys.stderr,
+        )
+    execute = {"submission_timeout": float(submission_timeout), "sandbox": sandbox,
+               "memory_mb": memory_mb, "max_processes": max_processes}
     path = Path(submissions)
     display = os.fspath(submissions)
     if not path.exists():
@@ -400,17 +466,18 @@ def grade_submissions(
         staged = []
         for sub in found:
             key = f"{sub.student_id}/{sub.assignment}"
+            before = "".join(problem + "; " for problem in sub.problems)
             if sub.assignment not in known:
                 results[key] = GradeResult(
                     sub.student_id, sub.assignment, 0.0, None, "skipped",
-                    f"{sub.display}: there is no assignment {sub.assignment!r} in solutions/ "
+                    before + f"{sub.display}: there is no assignment {sub.assignment!r} in solutions/ "
                     f"(known: {', '.join(known) or 'none'}); rename the folder and regrade",
                 )
-            elif not valid_name(sub.student_id):
+            elif (why := name_problem(sub.student_id)) is not None:
                 results[key] = GradeResult(
                     sub.student_id, sub.assignment, 0.0, None, "skipped",
-                    f"{sub.display}: the student id {sub.student_id!r} has characters nbgrader cannot "
-                    "use (use letters, digits, '_', '-', '.'); rename the folder and regrade",
+                    before + f"{sub.display}: the student id {sub.student_id!r} {why}; rename the folder "
+                    "and regrade",
                 )
             else:
                 staged.append(sub)
@@ -420,6 +487,9 @@ def grade_submissions(
         for sub in staged:
             key = f"{sub.student_id}/{sub.assignment}"
             copied, notes = _stage(course, sub)
+            if sub.problems and not copied and not any(sub.folder.iterdir()):
+                notes = []  # nothing could be unpacked: the problems say why
+            notes = sub.problems + notes
             if copied:
                 runnable.append((sub, notes))
             else:
@@ -438,6 +508,7 @@ def grade_submissions(
             "course": os.fspath(course.root),
             "db_url": course.db_url,
             "timeout": timeout,
+            "execute": execute,
             "verbose": verbose,
         }
         for sub, _ in runnable
@@ -452,6 +523,8 @@ def grade_submissions(
     )
     for _ in results:  # the skipped and unreadable ones are done already
         bar.update(1)
+    if results:
+        _save_notes(course, {k: {"status": r.status, "note": r.note} for k, r in results.items()})
 
     def finish(outcome: dict) -> None:
         sub, notes = by_key[outcome["key"]]
@@ -459,17 +532,18 @@ def grade_submissions(
             bar.write(f"--- nbgrader log for {outcome['key']} ---\n{outcome['log']}", file=sys.stderr)
         if outcome.get("success"):
             score, max_score = _scores(course, sub.assignment, sub.student_id)
-            notes = notes + _timeout_notes(course, sub, timeout)
+            notes = notes + _run_notes(course, sub)
             status = "graded"
         else:
             _zero_grades(course, sub.assignment, sub.student_id)
             score, max_score = 0.0, _max_score(course, sub.assignment)
             notes = notes + [_failure_note(outcome, sub.display, timeout)]
             status = "failed"
-        results[outcome["key"]] = GradeResult(
+        result = results[outcome["key"]] = GradeResult(
             sub.student_id, sub.assignment, score, max_score, status, "; ".join(notes),
             seconds=outcome.get("seconds", 0.0),
         )
+        _save_notes(course, {outcome["key"]: {"status": result.status, "note": result.note}})
         bar.update(1)
 
     try:
@@ -507,6 +581,7 @@ def grade_notebook(
     course_dir: os.PathLike | str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     verbose: bool = False,
+    **limits,
 ) -> GradeResult:
     """Grade one notebook as ``student_id``'s submission for ``assignment``.
 
@@ -531,6 +606,9 @@ def grade_notebook(
         Per-cell execution limit in seconds.
     verbose : bool
         Show nbgrader's log.
+    **limits
+        ``submission_timeout``, ``sandbox``, ``memory_mb``, ``max_processes``: as
+        for :func:`grade_submissions`.
 
     Returns
     -------
@@ -567,24 +645,55 @@ def grade_notebook(
         write_submission(folder, student_id, assignment, notebook_name, notebook)
         results = grade_submissions(
             folder, repo=repo, course_dir=course_dir if course_dir is not None else tmp / "course",
-            assignment=assignment, timeout=timeout, verbose=verbose, progress=False,
+            assignment=assignment, timeout=timeout, verbose=verbose, progress=False, **limits,
         )
     return results[0]
 
 
 def format_table(results: list[GradeResult]) -> str:
-    """A plain-text table: student, assignment, score, max_score, status, note."""
+    """A plain-text table: student, assignment, score, max_score, status, note.
+
+    Columns line up in a terminal for any student id: wide (CJK) characters
+    count two columns and combining accents none. Line breaks, tabs, terminal
+    escape sequences and other control characters in a cell (a note quoting
+    nbgrader's log, say) become single spaces, so each result stays one line.
+
+    Parameters
+    ----------
+    results : list of GradeResult
+
+    Returns
+    -------
+    str
+        The header, a rule, then one line per result.
+    """
+    import re
+    import unicodedata
+
+    def clean(value) -> str:
+        text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", str(value))
+        text = "".join(" " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch for ch in text)
+        return " ".join(text.split())
+
+    def width(text: str) -> int:
+        return sum(
+            0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+            for ch in text
+        )
+
     header = ("student", "assignment", "score", "max_score", "status", "note")
     rows = [
-        (r.student_id, r.assignment, f"{r.score:g}", "" if r.max_score is None else f"{r.max_score:g}",
-         r.status, r.note)
+        tuple(clean(x) for x in (
+            r.student_id, r.assignment, f"{r.score:g}", "" if r.max_score is None else f"{r.max_score:g}",
+            r.status, r.note,
+        ))
         for r in results
     ]
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)][:-1]
+    widths = [max(width(x) for x in col) for col in zip(header, *rows)][:-1]
     lines = []
     for row in (header, *rows):
-        cells = [str(x).ljust(w) for x, w in zip(row[:-1], widths)]
-        lines.append("  ".join(cells + [str(row[-1])]).rstrip())
+        cells = [x + " " * (w - width(x)) for x, w in zip(row[:-1], widths)]
+        lines.append("  ".join(cells + [row[-1]]).rstrip())
     lines.insert(1, "  ".join("-" * w for w in widths) + "  ----")
     return "\n".join(lines)
 
@@ -676,9 +785,40 @@ def export_grades(
 
 
 def _write_csv(fh: io.TextIOBase, rows: list[dict]) -> None:
-    writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    """Write ``rows`` (columns :data:`CSV_COLUMNS`) as CSV, safe to open in a spreadsheet.
+
+    Lines end in CRLF and fields holding commas, quotes or line breaks (``\\n``
+    or a lone ``\\r``) are quoted, as RFC 4180 says, so every row stays one
+    record for any CSV reader (``csv.DictReader`` gives the values back).
+
+    A text field that a spreadsheet would run as a formula, one starting with
+    ``=``, ``+``, ``-``, ``@``, a tab or a carriage return, gets a leading ``'``
+    (OWASP's advice against CSV injection): a student id ``=HYPERLINK(...)`` is
+    exported as ``'=HYPERLINK(...)``. Numbers (``score``, ``max_score``) are
+    written as they are.
+
+    Parameters
+    ----------
+    fh : text file
+        Opened with ``newline=""``.
+    rows : list of dict
+    """
+    def neutral(column: str, value) -> str:
+        text = "" if value is None else str(value)
+        if column in ("score", "max_score"):
+            try:
+                float(text)
+                return text
+            except ValueError:
+                pass
+        return "'" + text if text.startswith(("=", "+", "-", "@", "\t", "\r")) else text
+
+    # CRLF, not "\n": Python's csv quotes only the characters of the line terminator, so with
+    # "\n" a lone "\r" in a note would go out unquoted and split the record for most readers.
+    writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
-    writer.writerows(rows)
+    for row in rows:
+        writer.writerow({column: neutral(column, row.get(column)) for column in CSV_COLUMNS})
 
 
 # --------------------------------------------------------------------------- feedback

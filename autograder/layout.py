@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,15 +22,15 @@ __all__ = [
     "Course",
     "find_repo",
     "open_course",
+    "normalize_db_url",
     "sqlite_url",
+    "name_problem",
 ]
 
 #: Default course directory name, relative to the repository root (git-ignored).
 DEFAULT_COURSE_DIR = ".course"
 #: Busy timeout (seconds) passed to SQLite so parallel graders wait instead of failing.
 SQLITE_TIMEOUT_S = 60
-
-_ASSIGNMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 class AutograderError(RuntimeError):
@@ -172,6 +173,79 @@ def _with_timeout(db_url: str) -> str:
     return db_url
 
 
+def normalize_db_url(db: str) -> str:
+    """The SQLAlchemy URL to open for a gradebook URL given by the user (``--db``).
+
+    SQLite URLs get a busy timeout (see :data:`SQLITE_TIMEOUT_S`). PostgreSQL URLs
+    without a driver (``postgresql://`` or ``postgres://``) get the one pinned in
+    ``requirements.txt``, ``postgresql+psycopg2://`` (SQLAlchemy 2.1 would otherwise
+    pick psycopg 3, which is not installed); a URL naming its driver
+    (``postgresql+psycopg://``...) is kept. Every other URL passes through.
+
+    Parameters
+    ----------
+    db : str
+        A database URL.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    AutograderError
+        If ``db`` is not a URL SQLAlchemy understands, or the Python driver it
+        needs is not installed (the message says what to install).
+
+    Examples
+    --------
+    >>> normalize_db_url("sqlite:////tmp/c/gradebook.db")
+    'sqlite:////tmp/c/gradebook.db?timeout=60'
+    >>> normalize_db_url("postgresql://grader:secret@db.example.org:5432/ml101")
+    'postgresql+psycopg2://grader:secret@db.example.org:5432/ml101'
+    >>> normalize_db_url("postgres:///ml101?host=/var/run/postgresql")
+    'postgresql+psycopg2:///ml101?host=/var/run/postgresql'
+    """
+    if "://" not in db:
+        raise AutograderError(
+            f"db={db!r} is not a database URL: use e.g. sqlite:////abs/path/gradebook.db "
+            "or postgresql://user:password@host:5432/dbname"
+        )
+    given = db
+    scheme, rest = db.split("://", 1)
+    if scheme.startswith("sqlite"):
+        return _with_timeout(db)
+    if scheme in ("postgresql", "postgres"):
+        db = f"postgresql+psycopg2://{rest}"
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        url = make_url(db)
+        dialect = url.get_dialect()
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+        raise AutograderError(
+            f"db={_hide_password(given)!r} is not a database URL SQLAlchemy understands ({exc}): use e.g. "
+            "sqlite:////abs/path/gradebook.db or postgresql://user:password@host:5432/dbname"
+        ) from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        hint = {"psycopg2": "psycopg2-binary (pinned in requirements.txt: run `make setup`)",
+                "psycopg": "'psycopg[binary]', or write postgresql:// to use psycopg2"}.get(
+            url.get_driver_name(), "the Python package that provides it")
+        raise AutograderError(
+            f"db={url.render_as_string(hide_password=True)!r} needs the Python driver "
+            f"{url.get_driver_name()!r}, which is not installed ({exc}): install {hint}"
+        ) from None
+    return db
+
+
+def _hide_password(db: str) -> str:
+    """``db`` with the password of ``user:password@`` replaced by ``***`` (for messages)."""
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", db)
+
+
 @dataclass(frozen=True)
 class Course:
     """A course directory plus the repository it grades against.
@@ -189,11 +263,6 @@ class Course:
     repo: Repo
     root: Path
     db_url: str
-
-    @property
-    def notes_file(self) -> Path:
-        """JSON file with the status and note of every graded submission."""
-        return self.root / "autograder_notes.json"
 
     def gradebook_exists(self) -> bool:
         """Whether the gradebook exists (always ``True`` for non-SQLite databases)."""
@@ -223,7 +292,8 @@ def open_course(
     db : str, optional
         SQLAlchemy URL of the gradebook; default ``sqlite:///<course_dir>/gradebook.db``.
         SQLite URLs get a busy timeout so parallel grading does not fail with
-        "database is locked".
+        "database is locked"; ``postgresql://user:password@host:port/dbname`` lets
+        several graders share one class (see :func:`normalize_db_url`).
 
     Returns
     -------
@@ -238,14 +308,73 @@ def open_course(
     if db is None:
         db_url = sqlite_url(root / "gradebook.db")
     else:
-        if "://" not in db:
-            raise AutograderError(
-                f"db={db!r} is not a database URL: use e.g. sqlite:////abs/path/gradebook.db"
-            )
-        db_url = _with_timeout(db)
+        db_url = normalize_db_url(db)
     return Course(repo=repo, root=root, db_url=db_url)
 
 
-def valid_name(name: str) -> bool:
-    """Whether ``name`` is usable as an nbgrader student or assignment id."""
-    return bool(_ASSIGNMENT_RE.match(name)) and "+" not in name
+#: Longest usable student id, in characters (nbgrader's gradebook column is 128 wide).
+MAX_ID_LENGTH = 128
+#: Characters nbgrader reads as glob patterns (it globs ``submitted/<student_id>/...``).
+_GLOB_CHARS = "*?[]"
+#: Bidirectional-text controls: they make a name display as a different one.
+_BIDI_CONTROLS = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C)}
+
+
+def name_problem(name: str, kind: str = "student id") -> str | None:
+    """Say why ``name`` cannot be an nbgrader id and folder name, or ``None`` if it can.
+
+    Any Unicode letters are fine (``zoë``, ``李雷``, ``José``), and so are spaces
+    inside the name and punctuation such as ``,`` ``'`` ``=`` ``+`` ``@``: nbgrader
+    0.9.6 stores ids as text in the gradebook and uses them as folder names, and
+    the CSV export quotes and neutralises them. Refused are names that cannot be
+    one folder or that nbgrader would misread.
+
+    Parameters
+    ----------
+    name : str
+        The candidate id (a student's folder name, say).
+    kind : str
+        ``"student id"`` or ``"assignment"``; nbgrader also forbids ``+`` in
+        assignment names.
+
+    Returns
+    -------
+    str or None
+        The reason, phrased to follow the quoted name, e.g. ``"contains a path
+        separator ('/' or '\\')"``; ``None`` when the name is usable.
+
+    Examples
+    --------
+    >>> name_problem("zoë") is None and name_problem("李雷") is None
+    True
+    >>> name_problem("..")
+    "starts with '.' (a hidden or parent folder, not a name)"
+    """
+    if not isinstance(name, str) or name == "":
+        return "is empty"
+    if "/" in name or "\\" in name:
+        return "contains a path separator ('/' or '\\')"
+    if name.startswith("."):
+        return "starts with '.' (a hidden or parent folder, not a name)"
+    bad = sorted({ch for ch in name if unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn", "Zl", "Zp")
+                  or ch in _BIDI_CONTROLS})
+    if bad:
+        shown = ", ".join(f"U+{ord(ch):04X}" for ch in bad)
+        return f"contains control or unassigned characters ({shown})"
+    if name != name.strip():
+        return "starts or ends with white space (nbgrader strips it, and the id would no longer match)"
+    if any(ch in _GLOB_CHARS for ch in name):
+        return "contains one of * ? [ ] (nbgrader reads them as a file pattern)"
+    if len(name) > MAX_ID_LENGTH:
+        return f"is {len(name)} characters long (at most {MAX_ID_LENGTH})"
+    if kind == "assignment" and "+" in name:
+        return "contains '+' (nbgrader forbids it in assignment names)"
+    return None
+
+
+def valid_name(name: str, kind: str = "student id") -> bool:
+    """Whether ``name`` is usable as an nbgrader student id (or, with ``kind="assignment"``, assignment name).
+
+    See :func:`name_problem`, which says why not.
+    """
+    return name_problem(name, kind) is None

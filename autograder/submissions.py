@@ -7,19 +7,28 @@ Builders
 
 Input
     A submissions folder is laid out ``<student_id>/<assignment>/<notebook>.ipynb``;
-    :func:`extract_zip` unpacks a ``.zip`` of that safely, :func:`discover` lists the
-    (student, assignment) pairs, and :func:`vet_notebook` says what is wrong with a
-    file that nbgrader could not read (empty, invalid JSON, not a notebook).
+    :func:`extract_zip` unpacks a ``.zip`` of that safely (no zip-slip, no zip
+    bombs), :func:`discover` lists the (student, assignment) pairs, unpacking
+    per-student zips as learning-management systems export them (one level deep,
+    with the same safety checks; see its table for the accepted layouts), and
+    :func:`vet_notebook` says what is wrong with a file that nbgrader could not
+    read (empty, invalid JSON, not a notebook).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
+import re
+import shutil
 import stat
 import tempfile
+import unicodedata
+import weakref
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,10 +47,21 @@ __all__ = [
     "Submission",
 ]
 
-#: Refuse archives that unpack to more than this many bytes (zip bombs).
+#: Refuse a submissions archive that unpacks to more than this many bytes (zip bombs);
+#: also the budget of all the students' inner zips of one batch together.
 MAX_ZIP_BYTES = 2 * 1024**3
-#: Refuse archives with more entries than this.
+#: Refuse a submissions archive with more entries than this.
 MAX_ZIP_ENTRIES = 100_000
+#: Refuse one student's zip (inside the submissions) past this many bytes unpacked ...
+MAX_INNER_ZIP_BYTES = 256 * 1024**2
+#: ... or this many entries.
+MAX_INNER_ZIP_ENTRIES = 10_000
+#: Refuse an entry that expands more than this many times its compressed size ...
+MAX_ZIP_RATIO = 100
+#: ... once it expands past this many bytes (small files may compress very well).
+ZIP_RATIO_FLOOR = 10 * 1024**2
+#: Moodle names a student's folder ``<Full Name>_<participant>_assignsubmission_file_``.
+_MOODLE_SUFFIX = re.compile(r"_assignsubmission_[A-Za-z]+_?$")
 _JUNK = {"__MACOSX", ".DS_Store", ".ipynb_checkpoints", "__pycache__", "Thumbs.db"}
 
 
@@ -245,8 +265,103 @@ def write_submission(folder, student_id: str, assignment: str, notebook_name: st
 # --------------------------------------------------------------------------- input
 
 
+def _entry_name(info: zipfile.ZipInfo) -> str:
+    """The entry's path with ``/`` separators, its non-ASCII letters decoded right.
+
+    Zip tools that do not set the UTF-8 flag (old Windows ones) store UTF-8 bytes
+    that Python decodes as cp437 (``zoë`` reads ``zoÃ«``); undo that when the bytes
+    are valid UTF-8, and normalise to NFC (macOS writes ``ë`` as ``e`` + U+0308).
+    """
+    name = info.filename
+    if not info.flag_bits & 0x800:
+        try:
+            name = name.encode("cp437").decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            pass
+    return unicodedata.normalize("NFC", name.replace("\\", "/"))
+
+
+def _zip_plan(zf: zipfile.ZipFile, label: str, target: Path, *, max_bytes: int, max_entries: int,
+              nested: bool) -> list[tuple[zipfile.ZipInfo, str]]:
+    """Check every entry of an open archive before anything is written; return (entry, name) pairs.
+
+    Raises
+    ------
+    AutograderError
+        Naming ``label`` and the entry, for: too many entries, too many bytes,
+        an entry compressed more than :data:`MAX_ZIP_RATIO` times (past
+        :data:`ZIP_RATIO_FLOOR`), an absolute or ``..`` path, a symbolic link, or
+        (``nested=False``) a zip inside the zip.
+    """
+    infos = zf.infolist()
+    if len(infos) > max_entries:
+        raise AutograderError(
+            f"refusing to unpack {label}: {len(infos)} entries (limit {max_entries}), which looks like a zip bomb"
+        )
+    total = sum(i.file_size for i in infos)
+    if total > max_bytes:
+        raise AutograderError(
+            f"refusing to unpack {label}: it expands to {total} bytes (limit {max_bytes}), which looks like a zip bomb"
+        )
+    plan = []
+    for info in infos:
+        name = _entry_name(info)
+        dest = (target / name).resolve()
+        if (
+            name.startswith("/")
+            or (len(name) > 1 and name[1] == ":")
+            or ".." in name.split("/")
+            or (dest != target and target not in dest.parents)
+        ):
+            raise AutograderError(
+                f"refusing to unpack {label}: entry {info.filename!r} would land outside the "
+                "target folder (an absolute path or '..'); re-create the archive from the folder itself"
+            )
+        if stat.S_ISLNK(info.external_attr >> 16):
+            raise AutograderError(
+                f"refusing to unpack {label}: entry {info.filename!r} is a symbolic link; "
+                "re-create the archive without links"
+            )
+        if info.file_size > ZIP_RATIO_FLOOR and info.file_size > MAX_ZIP_RATIO * max(info.compress_size, 1):
+            raise AutograderError(
+                f"refusing to unpack {label}: entry {info.filename!r} expands {info.file_size} bytes from "
+                f"{info.compress_size} (more than {MAX_ZIP_RATIO} times), which looks like a zip bomb"
+            )
+        if not nested and not name.endswith("/") and name.lower().endswith(".zip"):
+            raise AutograderError(
+                f"refusing to unpack {label}: it holds another zip ({info.filename!r}) and archives are "
+                "unpacked one level deep only; submit the notebooks themselves (or one zip of them)"
+            )
+        plan.append((info, name))
+    return plan
+
+
+def _unpack(zf: zipfile.ZipFile, plan, label: str, target: Path) -> int:
+    """Write the checked entries under ``target``; return the bytes written."""
+    written = 0
+    for info, name in plan:
+        dest = target / name
+        if name.endswith("/"):
+            dest.mkdir(parents=True, exist_ok=True)
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with zf.open(info) as src, open(dest, "wb") as out:
+                while chunk := src.read(1 << 20):
+                    out.write(chunk)
+                    written += len(chunk)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, zlib.error) as exc:
+            raise AutograderError(
+                f"{label} is damaged: entry {info.filename!r} cannot be read ({exc}); re-create the archive"
+            ) from exc
+    return written
+
+
 def extract_zip(archive: os.PathLike | str, target: os.PathLike | str) -> Path:
-    """Unpack ``archive`` into ``target``, refusing anything that could escape it.
+    """Unpack ``archive`` into ``target``, refusing anything that could escape it or blow up.
+
+    Zips inside it (a learning-management system's per-student zips) are left
+    packed: :func:`discover` unpacks them, one level deep.
 
     Parameters
     ----------
@@ -264,7 +379,10 @@ def extract_zip(archive: os.PathLike | str, target: os.PathLike | str) -> Path:
     ------
     AutograderError
         If the file is not a zip archive, or an entry is absolute, climbs out with
-        ``..``, is a symbolic link, or the archive is implausibly large.
+        ``..``, is a symbolic link, or the archive looks like a zip bomb (more than
+        :data:`MAX_ZIP_ENTRIES` entries, more than :data:`MAX_ZIP_BYTES` bytes, an
+        entry compressed more than :data:`MAX_ZIP_RATIO` times). Nothing is
+        written then.
     """
     archive, target = Path(archive), Path(target).resolve()
     try:
@@ -272,41 +390,9 @@ def extract_zip(archive: os.PathLike | str, target: os.PathLike | str) -> Path:
     except (zipfile.BadZipFile, OSError) as exc:
         raise AutograderError(f"{archive} is not a readable zip archive ({exc}): re-create it with `zip -r`") from exc
     with zf:
-        infos = zf.infolist()
-        if len(infos) > MAX_ZIP_ENTRIES:
-            raise AutograderError(f"refusing to unpack {archive}: {len(infos)} entries (limit {MAX_ZIP_ENTRIES})")
-        if sum(i.file_size for i in infos) > MAX_ZIP_BYTES:
-            raise AutograderError(f"refusing to unpack {archive}: it expands to more than {MAX_ZIP_BYTES} bytes")
-        for info in infos:
-            name = info.filename.replace("\\", "/")
-            mode = info.external_attr >> 16
-            dest = (target / name).resolve()
-            unsafe = (
-                name.startswith("/")
-                or (len(name) > 1 and name[1] == ":")
-                or ".." in name.split("/")
-                or (dest != target and target not in dest.parents)
-            )
-            if unsafe:
-                raise AutograderError(
-                    f"refusing to unpack {archive}: entry {info.filename!r} would land outside the "
-                    "target folder; re-create the archive from the submissions folder itself"
-                )
-            if stat.S_ISLNK(mode):
-                raise AutograderError(
-                    f"refusing to unpack {archive}: entry {info.filename!r} is a symbolic link; "
-                    "re-create the archive without links"
-                )
-        for info in infos:
-            name = info.filename.replace("\\", "/")
-            dest = target / name
-            if name.endswith("/"):
-                dest.mkdir(parents=True, exist_ok=True)
-                continue
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, open(dest, "wb") as out:
-                while chunk := src.read(1 << 20):
-                    out.write(chunk)
+        plan = _zip_plan(zf, os.fspath(archive), target, max_bytes=MAX_ZIP_BYTES, max_entries=MAX_ZIP_ENTRIES,
+                         nested=True)
+        _unpack(zf, plan, os.fspath(archive), target)
     return target
 
 
@@ -317,11 +403,17 @@ class Submission:
     Attributes
     ----------
     student_id, assignment : str
-        From the folder names.
+        From the folder (or zip) names; the student id in Unicode NFC form.
     folder : pathlib.Path
-        ``<submissions>/<student_id>/<assignment>``.
+        The folder holding the notebooks: ``<submissions>/<student_id>/<assignment>``,
+        or a temporary copy when they came out of a zip or sat in the wrong folder;
+        an empty folder when nothing could be unpacked (``problems`` says why).
     display : str
         How messages refer to ``folder`` (relative to what the user passed).
+    problems : list of str
+        What went wrong before grading (a refused zip, a notebook in the wrong
+        folder, a duplicate), each a full sentence naming the file; belongs in the
+        submission's note.
     """
 
     student_id: str
@@ -329,11 +421,35 @@ class Submission:
     folder: Path
     display: str
     problems: list[str] = field(default_factory=list)
+    #: Keeps the temporary folder of unpacked zips alive while submissions refer to it.
+    _keep: object = field(default=None, repr=False, compare=False)
+
+
+def _hidden(path: Path) -> bool:
+    return path.name.startswith(".") or path.name in _JUNK
 
 
 def _visible_dirs(path: Path) -> list[Path]:
+    return sorted(p for p in path.iterdir() if p.is_dir() and not _hidden(p))
+
+
+def _visible_files(path: Path, suffix: str | None = None) -> list[Path]:
     return sorted(
-        p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in _JUNK
+        p for p in path.iterdir()
+        if p.is_file() and not _hidden(p) and (suffix is None or p.suffix.lower() == suffix)
+    )
+
+
+def _nfc(name: str) -> str:
+    return unicodedata.normalize("NFC", name)
+
+
+def _looks_like_student(path: Path, known: set[str]) -> bool:
+    """A folder with an assignment folder, an ``<assignment>.zip`` or an ``<assignment>.ipynb`` in it."""
+    if _MOODLE_SUFFIX.search(path.name):
+        return True
+    return any(_nfc(p.name) in known for p in _visible_dirs(path)) or any(
+        _nfc(p.stem) in known for p in _visible_files(path) if p.suffix.lower() in (".zip", ".ipynb")
     )
 
 
@@ -341,26 +457,193 @@ def _unwrap(root: Path, known: set[str]) -> Path:
     """Descend through wrapper folders (``submissions/`` inside a zip, say)."""
     for _ in range(3):
         dirs = _visible_dirs(root)
-        files = [p for p in root.iterdir() if p.is_file() and not p.name.startswith(".")]
-        if len(dirs) != 1 or files:
+        if len(dirs) != 1 or _visible_files(root):
             return root
         inner = dirs[0]
-        level2 = {s.name for s in _visible_dirs(inner)}
-        level3 = {d.name for s in _visible_dirs(inner) for d in _visible_dirs(s)}
-        if level2 & known or not level3 & known:
+        if _nfc(inner.name) in known or _looks_like_student(inner, known):
+            return root
+        students = [d for d in _visible_dirs(inner) if _looks_like_student(d, known)]
+        if not students and not _visible_files(inner, ".zip"):
             return root
         root = inner
     return root
 
 
+def _student_id(name: str) -> str:
+    """Student id of a folder or zip name: NFC, without Moodle's ``_assignsubmission_file_`` suffix."""
+    return _MOODLE_SUFFIX.sub("", _nfc(name)) or _nfc(name)
+
+
+class _Scratch:
+    """A temporary folder removed (quietly) once nothing refers to this object any more."""
+
+    def __init__(self):
+        self.path = Path(tempfile.mkdtemp(prefix="autograder-subs-"))
+        weakref.finalize(self, shutil.rmtree, self.path, True)
+
+
+class _Finder:
+    """Collects the submissions of one submissions folder (see :func:`discover`)."""
+
+    def __init__(self, known: list[str]):
+        self.known = set(known)
+        self.only = known[0] if len(known) == 1 else None
+        self.found: dict[tuple[str, str], Submission] = {}
+        self.budget = MAX_ZIP_BYTES
+        self._scratch: _Scratch | None = None
+        self._count = 0
+
+    def scratch(self, *parts: str) -> Path:
+        """A fresh folder in this discovery's temporary area."""
+        if self._scratch is None:
+            self._scratch = _Scratch()
+        self._count += 1
+        path = self._scratch.path.joinpath(str(self._count), *parts)
+        path.mkdir(parents=True)
+        return path
+
+    def add(self, sub: Submission) -> None:
+        key = (sub.student_id, sub.assignment)
+        first = self.found.get(key)
+        if first is None:
+            self.found[key] = sub
+            return
+        if first.problems and not any(first.folder.iterdir()) and any(sub.folder.iterdir()):
+            # The first one could not be unpacked, this one was: grade this one.
+            self.found[key], first, sub = sub, sub, first
+        first.problems.append(
+            f"{sub.display} is a second submission of {sub.student_id}'s {sub.assignment!r}: ignored it and "
+            f"graded {first.display}; hand in one copy"
+        )
+
+    def results(self) -> list[Submission]:
+        subs = [self.found[k] for k in sorted(self.found)]
+        for sub in subs:
+            sub._keep = self._scratch
+        return subs
+
+    # -- archives ----------------------------------------------------------------
+
+    def unzip(self, archive: Path, label: str, *parts: str) -> Path:
+        """Unpack a student's zip into a fresh scratch folder; raise AutograderError if refused."""
+        try:
+            zf = zipfile.ZipFile(archive)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise AutograderError(f"{label} is not a readable zip archive ({exc}); re-create it") from exc
+        with zf:
+            target = self.scratch(*parts).resolve()
+            limit = min(MAX_INNER_ZIP_BYTES, self.budget)
+            plan = _zip_plan(zf, label, target, max_bytes=limit, max_entries=MAX_INNER_ZIP_ENTRIES, nested=False)
+            self.budget -= sum(info.file_size for info, _ in plan)
+            _unpack(zf, plan, label, target)
+        return target
+
+    def refused(self, student_id: str, archive: Path, label: str, reason: str, assignment: str | None) -> None:
+        """Record a zip that could not be unpacked as a submission with a problem (graded 0)."""
+        names = []
+        if assignment is None:
+            with contextlib.suppress(Exception), zipfile.ZipFile(archive) as zf:
+                names = sorted({part for info in zf.infolist() for part in _entry_name(info).split("/")
+                                if part in self.known or part.removesuffix(".ipynb") in self.known})
+            names = sorted({n.removesuffix(".ipynb") for n in names}) or ([self.only] if self.only else [])
+        else:
+            names = [assignment]
+        for name in names or [_nfc(archive.stem)]:
+            self.add(Submission(student_id, name, self.scratch("refused"), label, [f"{reason}; graded as 0"]))
+
+    # -- a student's files -----------------------------------------------------------
+
+    def student(self, student_id: str, base: Path, display: str, *, zips: bool, wrapped: int = 2) -> None:
+        """Submissions in one student's folder (``display`` names ``base`` in messages)."""
+        dirs, notebooks = _visible_dirs(base), _visible_files(base, ".ipynb")
+        archives = _visible_files(base, ".zip") if zips else []
+        if wrapped and len(dirs) == 1 and not notebooks and not archives and _nfc(dirs[0].name) not in self.known:
+            inner = dirs[0]
+            if any(_nfc(d.name) in self.known for d in _visible_dirs(inner)) or any(
+                _nfc(p.stem) in self.known for p in _visible_files(inner, ".ipynb")
+            ):
+                # A wrapper folder (the student zipped a folder holding their assignment folders).
+                self.student(student_id, inner, os.path.join(display, inner.name), zips=zips, wrapped=wrapped - 1)
+                return
+        for folder in dirs:
+            self.add(Submission(student_id, _nfc(folder.name), folder, os.path.join(display, folder.name)))
+        for nb in notebooks:
+            name = _nfc(nb.stem)
+            if name in self.known and (student_id, name) not in self.found:
+                where = self.scratch(student_id, name)
+                shutil.copyfile(nb, where / nb.name)
+                shown = os.path.join(display, nb.name)
+                self.add(Submission(student_id, name, where, display, [
+                    f"{shown} is not in a {name}/ folder: graded as if it were "
+                    f"{os.path.join(display, name, nb.name)}"]))
+        for archive in archives:
+            label = os.path.join(display, archive.name)
+            name = _nfc(archive.stem)
+            assignment = name if name in self.known else None
+            try:
+                target = self.unzip(archive, label, student_id, name)
+            except AutograderError as exc:
+                self.refused(student_id, archive, label, str(exc), assignment)
+                continue
+            if assignment is not None:
+                self.assignment_zip(student_id, assignment, target, label)
+            else:
+                self.student(student_id, target, label, zips=False)
+
+    def assignment_zip(self, student_id: str, assignment: str, target: Path, label: str) -> None:
+        """``<student>/<assignment>.zip``: the notebooks at its top, or inside one folder."""
+        folder, display = target, label
+        for _ in range(2):
+            dirs = _visible_dirs(folder)
+            if _visible_files(folder, ".ipynb") or len(dirs) != 1:
+                break
+            folder, display = dirs[0], os.path.join(display, dirs[0].name)
+        self.add(Submission(student_id, assignment, folder, display))
+
+
 def discover(folder: os.PathLike | str, display: str, known_assignments: list[str]) -> list[Submission]:
-    """List the (student, assignment) folders of a submissions folder.
+    """List the (student, assignment) submissions of a submissions folder.
+
+    The folder is laid out ``<student_id>/<assignment>/<notebook>.ipynb``. Also
+    understood, so that an export from a learning-management system (Moodle,
+    Canvas, a zip of zips) can be graded as downloaded:
+
+    ==========================================  =======================================
+    found                                       graded as
+    ==========================================  =======================================
+    ``<student_id>/<assignment>.zip``           ``<student_id>/<assignment>/``: the zip
+                                                holds the notebooks, at its top or in
+                                                one folder
+    ``<student_id>.zip``                        ``<student_id>/``: the zip holds
+                                                ``<assignment>/<notebook>.ipynb``
+                                                (or ``<assignment>.ipynb``), at its top
+                                                or in one folder
+    ``<student_id>/<anything>.zip``             as ``<student_id>.zip``
+    ``<student_id>/<assignment>.ipynb``         ``<student_id>/<assignment>/<assignment>.ipynb``,
+                                                with a note (a notebook outside its folder)
+    ``<student_id>/<other>.ipynb`` only         ``<student_id>/<assignment>/<other>.ipynb``
+                                                with a note, when the repository has just
+                                                one assignment (so that the grade note
+                                                says which notebook is misnamed)
+    ``<Name>_<n>_assignsubmission_file_/``      student id ``<Name>_<n>`` (Moodle's folders)
+    one wrapper folder around all of it         looked through
+    ==========================================  =======================================
+
+    Inner zips are unpacked (into a temporary folder that lives as long as the
+    returned submissions) one level deep and safely: a zip inside an inner zip,
+    an entry that is absolute, climbs out with ``..`` or is a symbolic link, and
+    zip bombs (more than :data:`MAX_INNER_ZIP_ENTRIES` entries, more than
+    :data:`MAX_INNER_ZIP_BYTES` bytes, or the whole batch past
+    :data:`MAX_ZIP_BYTES`, an entry compressed more than :data:`MAX_ZIP_RATIO`
+    times) are refused: that student's submission comes back with a problem
+    saying why and no notebook (so it is graded 0), and the others are not
+    affected. A folder and a zip of the same submission: the folder is graded,
+    the other noted as ignored.
 
     Parameters
     ----------
     folder : path-like
-        Laid out ``<student_id>/<assignment>/<notebook>.ipynb``. A single wrapper
-        folder around that (as zip tools make) is looked through.
+        The submissions folder.
     display : str
         The name to use for ``folder`` in messages.
     known_assignments : list of str
@@ -369,22 +652,46 @@ def discover(folder: os.PathLike | str, display: str, known_assignments: list[st
     Returns
     -------
     list of Submission
-        Sorted by student, then assignment. Hidden folders and OS junk
-        (``__MACOSX``, ``.ipynb_checkpoints``) are skipped.
+        Sorted by student, then assignment; student ids in Unicode NFC form (so
+        ``José`` from a macOS zip and from Linux are one student). Hidden folders
+        and OS junk (``__MACOSX``, ``.ipynb_checkpoints``) are skipped, except a
+        hidden folder holding an assignment folder (returned, so that its
+        unusable student id is reported rather than silently dropped). Files at
+        the top that are neither folders nor zips are ignored.
     """
     folder = Path(folder)
-    root = _unwrap(folder, set(known_assignments))
+    known = set(known_assignments)
+    root = _unwrap(folder, known)
     prefix = display if root == folder else os.path.join(display, os.fspath(root.relative_to(folder)))
-    found = []
-    for student in _visible_dirs(root):
-        for assignment in _visible_dirs(student):
-            found.append(Submission(
-                student_id=student.name,
-                assignment=assignment.name,
-                folder=assignment,
-                display=os.path.join(prefix, student.name, assignment.name),
-            ))
-    return found
+    finder = _Finder(list(known_assignments))
+    for entry in sorted(root.iterdir()):
+        shown = os.path.join(prefix, entry.name)
+        if entry.is_dir():
+            if entry.name in _JUNK or (entry.name.startswith(".") and not any(
+                _nfc(d.name) in known for d in entry.iterdir() if d.is_dir()
+            )):
+                continue
+            student_id = _student_id(entry.name)
+            before = len(finder.found)
+            finder.student(student_id, entry, shown, zips=True)
+            loose = _visible_files(entry, ".ipynb")
+            if len(finder.found) == before and loose and finder.only:
+                # Notebooks, none named after the assignment, and no folder: grade them as the
+                # only assignment, so that the note names what was found (a renamed notebook).
+                where = finder.scratch(student_id, finder.only)
+                for nb in loose:
+                    shutil.copyfile(nb, where / nb.name)
+                finder.add(Submission(student_id, finder.only, where, shown, [
+                    f"{shown} has no {finder.only}/ folder, only {', '.join(nb.name for nb in loose)}"]))
+        elif entry.is_file() and entry.suffix.lower() == ".zip" and not _hidden(entry):
+            student_id = _student_id(entry.stem)
+            try:
+                target = finder.unzip(entry, shown, student_id)
+            except AutograderError as exc:
+                finder.refused(student_id, entry, shown, str(exc), None)
+                continue
+            finder.student(student_id, target, shown, zips=False)
+    return finder.results()
 
 
 def vet_notebook(path: os.PathLike | str, display: str | None = None) -> str | None:

@@ -1,0 +1,237 @@
+"""Where and how the student's code runs when grading: bubblewrap, another user, limits.
+
+Isolation model (``--sandbox bwrap``, the default when Debian's ``bubblewrap`` is
+installed):
+
+- **Files.** The worker sees a fresh root: the system's ``/usr`` (read-only), the
+  Python installation and this virtual environment (read-only), the ``lrlab``
+  package and the worker's own two modules (read-only), a private ``/tmp`` and
+  ``/dev``, and the submission's own folder at ``/submission`` (read-write, its
+  working directory). ``solutions/``, the gradebook, the hidden tests, the course
+  directory and the other students' submissions do not exist in it.
+- **Network.** A new, empty network namespace: no interface but loopback.
+- **Processes.** A new PID namespace (it cannot see or signal other processes;
+  when the worker goes, everything it started goes with it) and a new session.
+- **User.** When the grader runs as root, the worker runs as a throwaway
+  unprivileged uid of its own (no files anywhere belong to it; the process limit
+  counts only its processes); otherwise as the grader's own user inside a user
+  namespace.
+- **Limits** (``setrlimit``): address space (``memory_mb``), processes and threads
+  (``max_processes``), size of any file written (``max_file_mb``), no core dumps.
+
+Not isolated: CPU time taken from other programs on the machine (time limits stop
+runaway code), and world-readable system files under ``/usr``.
+
+``--sandbox none`` keeps the two-process design and the limits but not the file,
+network and process isolation: for machines without bubblewrap, with a warning.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["SandboxConfig", "bwrap_path", "resolve_mode", "worker_command", "sandbox_uid", "SANDBOX_MODES"]
+
+SANDBOX_MODES = ("auto", "bwrap", "none")
+#: Workers of a root grader run as uid ``UID_BASE + <checker pid>``: unprivileged, with no
+#: files anywhere, and one per submission being graded, so that one student's fork bomb
+#: exhausts only its own process limit, not that of a submission graded next to it.
+UID_BASE = 100_000
+
+
+def sandbox_uid() -> int:
+    """The throwaway unprivileged uid of this checker's workers (when the grader is root)."""
+    return UID_BASE + os.getpid()
+_HERE = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """Limits and isolation for one student worker.
+
+    Attributes
+    ----------
+    mode : {"auto", "bwrap", "none"}
+        ``auto`` uses bubblewrap when installed, else ``none``.
+    memory_mb : int
+        Address-space limit of the worker in MiB (torch alone maps about 700).
+    max_processes : int
+        Processes and threads the worker's user may have (fork bombs stop there).
+    max_file_mb : int
+        Largest file the worker may write, in MiB.
+    """
+
+    mode: str = "auto"
+    memory_mb: int = 4096
+    max_processes: int = 256
+    max_file_mb: int = 256
+    extra_ro: tuple = field(default_factory=tuple)
+
+    def __post_init__(self):
+        if self.mode not in SANDBOX_MODES:
+            raise ValueError(f"sandbox must be one of {', '.join(SANDBOX_MODES)}, got sandbox={self.mode!r}")
+        for name in ("memory_mb", "max_processes", "max_file_mb"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {name}={value!r}")
+        if self.memory_mb < 1024:
+            raise ValueError(
+                f"memory_mb must be at least 1024 (Python with numpy and torch needs about 800 MiB of "
+                f"address space), got memory_mb={self.memory_mb!r}"
+            )
+
+
+def bwrap_path() -> str | None:
+    """The ``bwrap`` executable, or ``None`` when bubblewrap is not installed."""
+    return shutil.which("bwrap")
+
+
+def resolve_mode(config: SandboxConfig) -> str:
+    """``"bwrap"`` or ``"none"``; raises ``RuntimeError`` if bwrap is asked for but missing."""
+    if config.mode == "none":
+        return "none"
+    if bwrap_path() is None:
+        if config.mode == "bwrap":
+            raise RuntimeError(
+                "sandbox='bwrap' but bubblewrap is not installed: install it (Debian: apt-get install "
+                "bubblewrap) or grade with --sandbox none (no file or network isolation)"
+            )
+        return "none"
+    return "bwrap"
+
+
+def _python_roots() -> list[str]:
+    roots = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix)}
+    exe = os.path.realpath(sys.executable)
+    roots.add(os.path.dirname(os.path.dirname(exe)))
+    return sorted(r for r in roots if not r.startswith("/usr"))
+
+
+def _lrlab_dir() -> str | None:
+    try:
+        import importlib.util
+
+        spec = importlib.util.find_spec("lrlab")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return os.path.realpath(list(spec.submodule_search_locations)[0])
+
+
+def _env(workdir_in_box: str) -> dict:
+    env = {
+        "PATH": os.path.dirname(sys.executable) + ":/usr/local/bin:/usr/bin:/bin",
+        "HOME": "/tmp",
+        "TMPDIR": "/tmp",
+        "LANG": "C.UTF-8",
+        "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": "/tmp/matplotlib",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONHASHSEED": "0",
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+        "MKL_NUM_THREADS": os.environ.get("MKL_NUM_THREADS", "1"),
+        "PWD": workdir_in_box,
+    }
+    for key in ("LRLAB_DEVICE", "CUDA_VISIBLE_DEVICES", "VIRTUAL_ENV"):
+        if key in os.environ:
+            env[key] = os.environ[key]
+    return env
+
+
+def _limits(config: SandboxConfig, drop_to_nobody: bool):
+    memory = config.memory_mb * 1024**2
+    fsize = config.max_file_mb * 1024**2
+    nproc = config.max_processes
+
+    def apply() -> None:  # runs in the child between fork and exec
+        os.setsid()
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+        if drop_to_nobody or os.geteuid() != 0:
+            resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+
+    return apply
+
+
+def worker_command(workdir: os.PathLike | str, config: SandboxConfig):
+    """The command line, environment and pre-exec hook that start one student worker.
+
+    Parameters
+    ----------
+    workdir : path-like
+        The submission's own folder (the only place the worker may write).
+    config : SandboxConfig
+
+    Returns
+    -------
+    argv : list of str
+    env : dict
+    preexec : callable
+        Sets the session and resource limits in the child (pass as ``preexec_fn``).
+    mode : str
+        ``"bwrap"`` or ``"none"``.
+    """
+    mode = resolve_mode(config)
+    workdir = os.path.realpath(workdir)
+    root = os.geteuid() == 0
+    worker = os.fspath(_HERE / "worker.py")
+    python = sys.executable
+    if mode == "none":
+        env = _env(workdir)
+        env["TMPDIR"] = env["HOME"] = workdir
+        env["MPLCONFIGDIR"] = os.path.join(workdir, ".matplotlib")
+        return [python, worker], env, _limits(config, False), mode
+
+    uid = sandbox_uid()
+    if root:
+        os.chown(workdir, uid, uid)
+        for dirpath, dirnames, filenames in os.walk(workdir):
+            for name in dirnames + filenames:
+                try:
+                    os.lchown(os.path.join(dirpath, name), uid, uid)
+                except OSError:
+                    pass
+    box = "/submission"
+    argv = [bwrap_path(), "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
+            "--unshare-cgroup-try", "--die-with-parent", "--new-session"]
+    if not root:  # root drops to nobody inside instead (setpriv below), so RLIMIT_NPROC applies
+        argv += ["--unshare-user"]
+    argv += ["--ro-bind", "/usr", "/usr"]
+    for link in ("bin", "sbin", "lib", "lib64", "lib32"):
+        target = os.path.join("/", link)
+        if os.path.islink(target):
+            argv += ["--symlink", os.readlink(target), target]
+        elif os.path.isdir(target):
+            argv += ["--ro-bind", target, target]
+    # /proc, /dev and the private /tmp first: the binds below may lie under /tmp (a checkout there)
+    argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
+    for etc in ("/etc/ld.so.cache", "/etc/localtime", "/etc/alternatives", "/etc/ssl/certs", "/etc/nsswitch.conf"):
+        argv += ["--ro-bind-try", etc, etc]
+    binds = _python_roots() + [os.fspath(_HERE)] + [p for p in [_lrlab_dir()] if p] + list(config.extra_ro)
+    parents = sorted({os.fspath(q) for b in binds for q in Path(b).parents if os.fspath(q) not in ("/", "/usr")},
+                     key=lambda q: (q.count("/"), q))
+    for parent in parents:  # bwrap would make them 0700: nobody could not pass through
+        if not parent.startswith("/usr/") and parent not in ("/tmp", "/proc", "/dev"):
+            argv += ["--perms", "0755", "--dir", parent]
+    for path in binds:
+        argv += ["--ro-bind", path, path]
+    gpus = sorted(Path("/dev").glob("nvidia*"))
+    for dev in gpus:  # CUDA: the device nodes, and /sys for the driver to enumerate them
+        argv += ["--dev-bind-try", os.fspath(dev), os.fspath(dev)]
+    if gpus:
+        argv += ["--ro-bind-try", "/sys", "/sys"]
+    argv += ["--bind", workdir, box, "--chdir", box]
+    argv += ["--"]
+    if root:
+        argv += ["/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                 "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
+    argv += [python, worker]
+    return argv, _env(box), _limits(config, root), mode
