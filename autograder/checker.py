@@ -268,12 +268,17 @@ def run_job(job: dict, result_path: str) -> dict:
                         exec(code, ns)  # noqa: S102 - the instructor's cells
                     finally:
                         if role == "shared":
+                            # the worker's copy prints what this one printed: keep one copy
+                            student.ep.reader.on_side = _discard
                             try:
                                 student.ep.wait()
+                                student.ep.reader.drain_side()
                             except WorkerGone:
                                 raise
                             except Exception:  # noqa: BLE001 - the student's copy of a setup cell failed
                                 pass
+                            finally:
+                                student.ep.reader.on_side = capture.write
                             history.append(cell)
             elif role == "student":
                 try:
@@ -293,6 +298,9 @@ def run_job(job: dict, result_path: str) -> dict:
                      "traceback": [f"NotRun: the student's process stopped or crashed {max_restarts + 1} times; "
                                    "this cell was not run"]}
         except WorkerGone as exc:
+            if not isinstance(exc, CellTimeout) and student.proc is not None:
+                with contextlib.suppress(Exception):
+                    student.proc.wait(timeout=2)  # the pipe closes a moment before the exit status is known
             why = _describe_exit(student.proc, exc, timeout, student.config.memory_mb)
             student.stop()
             result["notes"].append(
@@ -330,6 +338,10 @@ def run_job(job: dict, result_path: str) -> dict:
 
 
 class _GiveUp(Exception):
+    pass
+
+
+def _discard(chunk) -> None:
     pass
 
 

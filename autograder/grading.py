@@ -271,26 +271,8 @@ def _autograde_job(job: dict) -> dict:
     return result
 
 
-def _failure_note(result: dict, display: str, timeout: float) -> str:
-    text = (result.get("log") or "") + (result.get("error") or "")
-    if "DeadKernelError" in text or "Kernel died" in text or "kernel died" in text:
-        return (
-            f"{display}: the Python kernel died while running the notebook (os._exit, a crash in "
-            "compiled code, or out of memory); graded as 0. Run it top to bottom (Kernel > Restart & "
-            "Run All) to find the cell, fix it and resubmit"
-        )
-    if "CellTimeoutError" in text or "timed out" in text:
-        return (
-            f"{display}: a cell ran past the {timeout:g} s per-cell limit and the kernel did not stop "
-            "when interrupted (a loop that ignores KeyboardInterrupt?); graded as 0. Fix the loop, or "
-            "regrade with a larger --timeout if the code is just slow"
-        )
-    if "UnresponsiveKernelError" in text or "became unresponsive" in text:
-        return (
-            f"{display}: the kernel stopped responding after a cell ran past the {timeout:g} s limit "
-            "(an endless loop that ignores interrupts, or memory exhaustion); graded as 0. Fix the "
-            "loop, or regrade with a larger --timeout if the code is just slow"
-        )
+def _failure_note(result: dict, display: str) -> str:
+    """The note of a submission nbgrader itself could not process (its cells were not graded)."""
     return (
         f"{display}: nbgrader could not grade it ({explain_failure(result)}); graded as 0. "
         "Rerun with --verbose to see nbgrader's log"
@@ -446,6 +428,12 @@ def grade_submissions(
         raise AutograderError(f"submissions={display!r} does not exist: check the path")
     course = open_course(repo, course_dir, db)
     repo = course.repo
+    inbox = (course.root / "submitted").resolve()
+    if path.resolve() == inbox or inbox in path.resolve().parents:
+        raise AutograderError(
+            f"submissions={display!r} is inside {inbox}, the folder grading rewrites: copy the "
+            "submissions elsewhere first, or grade into another --course-dir"
+        )
     quiet(verbose)
     known = repo.assignments()
     if assignment is not None:
@@ -537,7 +525,7 @@ def grade_submissions(
         else:
             _zero_grades(course, sub.assignment, sub.student_id)
             score, max_score = 0.0, _max_score(course, sub.assignment)
-            notes = notes + [_failure_note(outcome, sub.display, timeout)]
+            notes = notes + [_failure_note(outcome, sub.display)]
             status = "failed"
         result = results[outcome["key"]] = GradeResult(
             sub.student_id, sub.assignment, score, max_score, status, "; ".join(notes),

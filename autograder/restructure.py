@@ -64,6 +64,8 @@ def restructure(student, source) -> tuple:
     import nbformat
 
     src_kinds = {_gid(c): _kind(c) for c in source.cells if _gid(c)}
+    plain_source = {(c.get("cell_type"), c.get("source")) for c in source.cells if not _gid(c)}
+    order_seen: list[str] = []
     answers: dict[str, object] = {}
     added: dict[str | None, list] = {}
     anchor = None
@@ -72,8 +74,12 @@ def restructure(student, source) -> tuple:
     for cell in student.cells:
         gid = _gid(cell)
         kind = src_kinds.get(gid) if gid else None
+        if kind is None and not gid and (cell.get("cell_type"), cell.get("source")) in plain_source:
+            continue  # an instruction cell of the source, as released: it comes from the source
         if kind is not None and gid not in seen_src:
             seen_src.add(gid)
+            if kind in ("test", "locked"):
+                order_seen.append(gid)
             if kind == "solution":
                 answers[gid] = cell
             elif kind == "test":
@@ -133,11 +139,14 @@ def restructure(student, source) -> tuple:
             f"answer cell(s) {', '.join(missing_solutions)} missing (deleted, or their metadata changed): the "
             "tests that need them score 0; start again from the released notebook to keep them"
         )
-    changed = sorted(set(restored) | set(missing_tests))
+    in_source_order = [_gid(c) for c in source.cells if _gid(c) in set(order_seen)]
+    moved = [g for g, h in zip(order_seen, in_source_order) if g != h]
+    changed = sorted(set(restored) | set(missing_tests) | set(moved))
     if changed:
         notes.append(
-            f"test/locked cell(s) {', '.join(changed)} had been edited, moved, deleted, duplicated or retagged: "
-            "graded with the instructor's original in its place"
+            f"test/locked cell(s) {', '.join(changed)} differ from the instructor's version (edited, moved, "
+            "deleted, duplicated or retagged in the notebook, or changed in solutions/ since the release): "
+            "graded with the instructor's version in its place"
         )
     return out, notes
 

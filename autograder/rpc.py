@@ -377,8 +377,11 @@ class Endpoint:
         self.send(header, buffers)
 
     def reply_error(self, exc: BaseException, tb_text: str = "") -> None:
+        args = [a for a in getattr(exc, "args", ()) if type(a) in (str, int, float, bool)]
+        if len(args) != len(getattr(exc, "args", ())):
+            args = None
         self.send({"op": "error", "re": self._serving[-1] if self._serving else 0, "type": type(exc).__name__,
-                   "message": _safe_str(exc), "traceback": tb_text})
+                   "message": _safe_str(exc), "args": args, "traceback": tb_text})
 
     def request(self, op: str, **fields):
         """Send a request and serve the peer's requests until the answer comes; return it.
@@ -469,9 +472,11 @@ def _safe_str(exc: BaseException) -> str:
 def _rebuild_error(msg: dict) -> BaseException:
     name, message, tb_text = str(msg.get("type")), str(msg.get("message", "")), str(msg.get("traceback", ""))
     cls = _BUILTIN_ERRORS.get(name)
+    args = msg.get("args")
     if cls is not None:
         try:
-            exc = cls(message)
+            plain = isinstance(args, list) and all(type(a) in (str, int, float, bool) for a in args)
+            exc = cls(*args) if plain else cls(message)
             exc.remote_traceback = tb_text
             return exc
         except Exception:  # noqa: BLE001 - e.g. an exception type with required arguments
@@ -602,7 +607,7 @@ class Remote:
         return self._invoke("contains", item)
 
     def __bool__(self):
-        return self._invoke("bool")
+        return True  # like any object without __bool__: truthiness is not the student's to decide
 
     def __float__(self):
         return self._invoke("float")
@@ -641,10 +646,24 @@ def _binop(name):
     return method
 
 
-for _name in ("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__add__", "__radd__", "__sub__",
-              "__rsub__", "__mul__", "__rmul__", "__truediv__", "__rtruediv__", "__pow__", "__rpow__",
-              "__matmul__", "__rmatmul__", "__neg__"):
-    if _name == "__neg__":
-        setattr(Remote, _name, lambda self: self._invoke("binop", "__mul__", -1))
-    else:
-        setattr(Remote, _name, _binop(_name))
+def _refuse_order(name):
+    def method(self, other):
+        raise TypeError(
+            f"cannot order a {self._type} object from the student's code ({name}): compare plain values "
+            "(numbers, arrays) instead"
+        )
+
+    method.__name__ = name
+    return method
+
+
+# Arithmetic is the student's computation (its result comes back as data or a handle);
+# a comparison, though, is a verdict: it is never delegated to the student's objects.
+for _name in ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__",
+              "__rtruediv__", "__pow__", "__rpow__", "__matmul__", "__rmatmul__"):
+    setattr(Remote, _name, _binop(_name))
+for _name in ("__lt__", "__le__", "__gt__", "__ge__"):
+    setattr(Remote, _name, _refuse_order(_name))
+Remote.__eq__ = lambda self, other: self is other
+Remote.__ne__ = lambda self, other: self is not other
+Remote.__neg__ = lambda self: self._invoke("binop", "__mul__", -1)

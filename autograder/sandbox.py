@@ -79,6 +79,12 @@ class SandboxConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {name}={value!r}")
+        if not isinstance(self.extra_ro, (tuple, list)) or not all(
+            isinstance(p, str) and os.path.isabs(p) and os.path.normpath(p) != "/" for p in self.extra_ro
+        ):
+            raise ValueError(
+                f"extra_ro must be a tuple of absolute paths other than '/', got extra_ro={self.extra_ro!r}"
+            )
         if self.memory_mb < 1024:
             raise ValueError(
                 f"memory_mb must be at least 1024 (Python with numpy and torch needs about 800 MiB of "

@@ -172,7 +172,7 @@ def test_bad_submissions_score_zero_with_a_note_and_the_batch_goes_on(toy, tmp_p
 
     # a deleted test cell is put back from the source: honest work keeps its points
     assert got["deleter"].status == "graded" and got["deleter"].score == MAX
-    assert "test/locked cell(s) test_half_life had been edited, moved, deleted" in got["deleter"].note
+    assert "test/locked cell(s) test_half_life differ from the instructor's version" in got["deleter"].note
 
     assert got["lost"].status == "skipped" and got["lost"].max_score is None
     assert "there is no assignment 'nosuch'" in got["lost"].note

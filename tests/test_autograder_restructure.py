@@ -1,0 +1,418 @@
+"""Unit tests of :mod:`autograder.restructure`: a submission rebuilt on the source's skeleton.
+
+The source is tests/fixtures/toyrepo/solutions/toy/toy.ipynb. Its release is built
+here by hand the way nbgrader's ``generate_assignment`` writes it (solution regions
+replaced by the stub, hidden tests removed, ``checksum`` and ``cell_type`` added to
+the nbgrader metadata), so these tests run no nbgrader; restructuring only looks at
+grade ids, cell types, sources and the grading metadata.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import fill_solutions
+from autograder.restructure import cell_roles, expected_names, nbgrader_meta, restructure
+
+REPO = Path(__file__).resolve().parents[1]
+SOURCE_PATH = REPO / "tests" / "fixtures" / "toyrepo" / "solutions" / "toy" / "toy.ipynb"
+STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
+SOURCE_ORDER = ["imports", "double", "test_double", "peak_step", "test_peak_step", "half_life", "test_half_life"]
+
+
+def make_release(source):
+    """What nbgrader releases for ``source`` (see the module docstring)."""
+    rel = copy.deepcopy(source)
+    for cell in rel.cells:
+        meta = nbgrader_meta(cell)
+        if not meta:
+            continue
+        meta["cell_type"] = cell.cell_type
+        meta["checksum"] = "0" * 32
+        cell.metadata["deletable"] = False
+        if meta.get("solution"):
+            if "### BEGIN SOLUTION" in cell.source:
+                cell.source = re.sub(r"( *)### BEGIN SOLUTION.*?### END SOLUTION",
+                                     lambda m: m.group(1) + STUB.replace("\n", "\n" + m.group(1)),
+                                     cell.source, flags=re.S)
+            else:
+                cell.source = STUB
+        else:
+            cell.metadata["editable"] = False
+            cell.source = re.sub(r"\n?### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", "", cell.source, flags=re.S)
+    return rel
+
+
+@pytest.fixture(scope="module")
+def source():
+    return nbformat.read(SOURCE_PATH, as_version=4)
+
+
+@pytest.fixture(scope="module")
+def release(source):
+    return make_release(source)
+
+
+@pytest.fixture
+def perfect(source, release):
+    return fill_solutions(source, release)
+
+
+def gid(cell):
+    return nbgrader_meta(cell).get("grade_id")
+
+
+def index(nb, grade_id):
+    return next(i for i, c in enumerate(nb.cells) if gid(c) == grade_id)
+
+
+def cell(nb, grade_id):
+    return nb.cells[index(nb, grade_id)]
+
+
+def graded_order(nb):
+    return [gid(c) for c in nb.cells if gid(c)]
+
+
+def assert_tests_from_source(out, source):
+    """Every test and locked cell of ``out`` is the source's, with hidden tests, in source order."""
+    assert graded_order(out) == [gid(c) for c in source.cells if gid(c) and gid(c) in graded_order(out)]
+    for src in source.cells:
+        if gid(src) and not nbgrader_meta(src).get("solution"):
+            got = cell(out, gid(src))
+            assert got.cell_type == src.cell_type
+            assert got.source == src.source
+            assert nbgrader_meta(got) == nbgrader_meta(src)
+
+
+# --------------------------------------------------------------------------- the untouched cases
+
+
+def test_perfect_submission_keeps_answers_and_gets_the_hidden_tests_back(perfect, source):
+    out, notes = restructure(perfect, source)
+    assert notes == []
+    assert graded_order(out) == SOURCE_ORDER
+    assert_tests_from_source(out, source)
+    assert "### BEGIN HIDDEN TESTS" in cell(out, "test_double").source
+    assert cell(out, "double").source == cell(perfect, "double").source
+    assert "BEGIN SOLUTION" not in cell(out, "double").source
+    nbformat.validate(out)
+
+
+def test_instruction_cells_without_grade_id_appear_once(perfect, source):
+    out, _ = restructure(perfect, source)
+    assert [c.source for c in out.cells] == [
+        cell(perfect, gid(c)).source if nbgrader_meta(c).get("solution") else c.source for c in source.cells]
+
+
+def test_plain_source_code_cell_runs_once():
+    src = synthetic_source()
+    out, _ = restructure(copy.deepcopy(src), src)
+    assert [c.source for c in out.cells].count("print(np.pi)") == 1
+
+
+def test_untouched_release_keeps_the_stubs(release, source):
+    out, notes = restructure(release, source)
+    assert notes == []
+    assert cell(out, "half_life").source == STUB
+
+
+def test_cells_get_fresh_ids_and_no_outputs(perfect, source):
+    sub = copy.deepcopy(perfect)
+    cell(sub, "double").outputs = [nbformat.v4.new_output("stream", text="old output")]
+    cell(sub, "double").execution_count = 7
+    out, _ = restructure(sub, source)
+    assert [c.id for c in out.cells] == [f"cell-{i:04d}" for i in range(len(out.cells))]
+    for c in out.cells:
+        if c.cell_type == "code":
+            assert c.outputs == [] and c.execution_count is None
+
+
+def test_the_submission_is_not_modified(perfect, source):
+    before = copy.deepcopy(perfect)
+    restructure(perfect, source)
+    assert perfect == before
+
+
+# --------------------------------------------------------------------------- tampered test cells
+
+
+def restored_note(notes):
+    found = [n for n in notes if n.startswith("test/locked cell(s)")]
+    assert len(found) == 1, notes
+    return found[0]
+
+
+def test_edited_test_cell_comes_back_from_the_source(perfect, source):
+    sub = copy.deepcopy(perfect)
+    cell(sub, "test_double").source = "assert True"
+    out, notes = restructure(sub, source)
+    assert_tests_from_source(out, source)
+    assert "test_double" in restored_note(notes)
+    assert "assert True" not in [c.source for c in out.cells]
+
+
+def test_whitespace_changes_to_a_test_cell_are_not_reported(perfect, source):
+    sub = copy.deepcopy(perfect)
+    cell(sub, "test_double").source += "\n\n   \n"
+    _, notes = restructure(sub, source)
+    assert notes == []
+
+
+def test_deleted_test_cell_comes_back_in_its_place(perfect, source):
+    sub = copy.deepcopy(perfect)
+    del sub.cells[index(sub, "test_peak_step")]
+    out, notes = restructure(sub, source)
+    assert graded_order(out) == SOURCE_ORDER
+    assert_tests_from_source(out, source)
+    assert "test_peak_step" in restored_note(notes)
+
+
+def test_moved_test_cell_goes_back_to_its_place(perfect, source):
+    sub = copy.deepcopy(perfect)
+    moved = sub.cells.pop(index(sub, "test_double"))
+    sub.cells.append(moved)
+    out, _ = restructure(sub, source)
+    assert graded_order(out) == SOURCE_ORDER
+    assert_tests_from_source(out, source)
+
+
+def test_moved_test_cell_is_reported(perfect, source):
+    sub = copy.deepcopy(perfect)
+    sub.cells.append(sub.cells.pop(index(sub, "test_double")))
+    _, notes = restructure(sub, source)
+    assert "test_double" in restored_note(notes)
+
+
+def test_duplicated_test_cell_is_dropped(perfect, source):
+    sub = copy.deepcopy(perfect)
+    dup = copy.deepcopy(cell(sub, "test_half_life"))
+    dup.source = "assert True"
+    sub.cells.insert(index(sub, "half_life"), dup)  # an edited copy before the answer, the original after it
+    out, notes = restructure(sub, source)
+    assert graded_order(out) == SOURCE_ORDER
+    assert_tests_from_source(out, source)
+    assert "test_half_life" in restored_note(notes)
+    assert not any(c.source == "assert True" for c in out.cells)
+
+
+@pytest.mark.parametrize("change", [
+    {"points": 100},
+    {"grade": False},
+    {"locked": False, "solution": True},
+])
+def test_retagged_test_cell_is_graded_as_the_instructor_wrote_it(perfect, source, change):
+    sub = copy.deepcopy(perfect)
+    nbgrader_meta(cell(sub, "test_peak_step")).update(change)
+    out, notes = restructure(sub, source)
+    assert_tests_from_source(out, source)
+    assert nbgrader_meta(cell(out, "test_peak_step"))["points"] == 2
+    assert "test_peak_step" in restored_note(notes)
+
+
+def test_renamed_test_cell_cannot_claim_points(perfect, source):
+    sub = copy.deepcopy(perfect)
+    renamed = cell(sub, "test_double")
+    nbgrader_meta(renamed).update(grade_id="my_test", points=50)
+    renamed.source = "assert True  # mine"
+    out, notes = restructure(sub, source)
+    assert graded_order(out) == SOURCE_ORDER
+    assert_tests_from_source(out, source)
+    mine = next(c for c in out.cells if c.source == "assert True  # mine")
+    assert "nbgrader" not in mine.metadata
+    assert "test_double" in restored_note(notes)
+
+
+def test_test_cell_turned_into_markdown_is_code_again(perfect, source):
+    sub = copy.deepcopy(perfect)
+    i = index(sub, "test_double")
+    old = sub.cells[i]
+    md = nbformat.v4.new_markdown_cell(old.source, metadata=copy.deepcopy(old.metadata))
+    sub.cells[i] = md
+    out, notes = restructure(sub, source)
+    assert cell(out, "test_double").cell_type == "code"
+    assert_tests_from_source(out, source)
+    assert "test_double" in restored_note(notes)
+
+
+def test_a_cell_claiming_a_locked_cells_id_does_not_replace_it(perfect, source):
+    sub = copy.deepcopy(perfect)
+    evil = copy.deepcopy(cell(sub, "imports"))
+    evil.source = "import os\nos.system('touch /tmp/pwned')"
+    sub.cells.insert(0, evil)
+    out, notes = restructure(sub, source)
+    assert cell(out, "imports").source == "import math"
+    assert not any("os.system" in c.source for c in out.cells)
+    assert "imports" in restored_note(notes)
+
+
+# --------------------------------------------------------------------------- answers and added cells
+
+
+def test_added_cells_keep_their_place_after_their_anchor_and_lose_nbgrader_metadata(perfect, source):
+    sub = copy.deepcopy(perfect)
+    helper = nbformat.v4.new_code_cell("def helper():\n    return 1")
+    claim = nbformat.v4.new_code_cell(
+        "print('bonus')",
+        metadata={"nbgrader": {"grade": True, "grade_id": "bonus", "points": 99, "solution": False,
+                               "locked": True, "schema_version": 3}})
+    note = nbformat.v4.new_markdown_cell("my notes")
+    sub.cells.insert(index(sub, "double") + 1, helper)      # between double and test_double
+    sub.cells.insert(index(sub, "test_peak_step") + 1, claim)  # after test_peak_step
+    sub.cells.append(note)                                   # after the last cell
+    out, notes = restructure(sub, source)
+    assert notes == []
+    assert graded_order(out) == SOURCE_ORDER
+    sources = [c.source for c in out.cells]
+    assert sources.index(helper.source) == index(out, "double") + 1
+    assert sources.index(claim.source) == index(out, "test_peak_step") + 1
+    assert sources[-1] == "my notes"
+    for added in (helper.source, claim.source, "my notes"):
+        assert "nbgrader" not in out.cells[sources.index(added)].metadata
+
+
+def test_added_cell_before_the_first_answer_stays_before_it(perfect, source):
+    sub = copy.deepcopy(perfect)
+    sub.cells.insert(0, nbformat.v4.new_code_cell("import numpy as np"))
+    out, _ = restructure(sub, source)
+    sources = [c.source for c in out.cells]
+    assert sources.index("import numpy as np") < index(out, "double")
+
+
+def test_answer_cells_follow_the_source_order_even_when_moved(perfect, source):
+    sub = copy.deepcopy(perfect)
+    sub.cells.insert(1, sub.cells.pop(index(sub, "half_life")))
+    out, _ = restructure(sub, source)
+    assert graded_order(out) == SOURCE_ORDER
+    assert cell(out, "half_life").source == cell(perfect, "half_life").source
+
+
+def test_duplicated_answer_cell_first_copy_wins_later_copy_is_kept_plain(perfect, source):
+    sub = copy.deepcopy(perfect)
+    first = copy.deepcopy(cell(sub, "half_life"))
+    first.source = "half_life = 1.0  # first"
+    sub.cells.insert(index(sub, "half_life"), first)
+    out, notes = restructure(sub, source)
+    assert cell(out, "half_life").source == "half_life = 1.0  # first"
+    later = [c for c in out.cells if c.source == cell(perfect, "half_life").source]
+    assert len(later) == 1 and "nbgrader" not in later[0].metadata
+    assert graded_order(out) == SOURCE_ORDER
+
+
+def test_missing_answer_cell_is_noted(perfect, source):
+    sub = copy.deepcopy(perfect)
+    del sub.cells[index(sub, "peak_step")]
+    out, notes = restructure(sub, source)
+    missing = [n for n in notes if n.startswith("answer cell(s)")]
+    assert len(missing) == 1 and "peak_step" in missing[0] and "missing" in missing[0]
+    assert "test_peak_step" in graded_order(out)
+    assert "peak_step" not in graded_order(out)
+
+
+def test_answer_cell_with_a_renamed_id_counts_as_missing(perfect, source):
+    sub = copy.deepcopy(perfect)
+    nbgrader_meta(cell(sub, "double"))["grade_id"] = "my_double"
+    out, notes = restructure(sub, source)
+    assert any(n.startswith("answer cell(s) double missing") for n in notes)
+    kept = [c for c in out.cells if "def double" in c.source]
+    assert len(kept) == 1 and "nbgrader" not in kept[0].metadata
+
+
+def test_answer_cell_turned_into_markdown_stays_markdown(perfect, source):
+    sub = copy.deepcopy(perfect)
+    i = index(sub, "half_life")
+    sub.cells[i] = nbformat.v4.new_markdown_cell("half life is ten", metadata=copy.deepcopy(sub.cells[i].metadata))
+    out, _ = restructure(sub, source)
+    got = cell(out, "half_life")
+    assert got.cell_type == "markdown" and got.source == "half life is ten"
+    assert "outputs" not in got and "execution_count" not in got
+    nbformat.validate(out)
+
+
+# --------------------------------------------------------------------------- roles and expected names
+
+
+def test_cell_roles_of_the_toy_notebook(perfect, source):
+    out, _ = restructure(perfect, source)
+    roles = cell_roles(out, source)
+    assert len(roles) == len(out.cells)
+    by_gid = {gid(c): r for c, r in zip(out.cells, roles) if gid(c)}
+    assert by_gid == {"imports": "shared", "double": "student", "test_double": "test", "peak_step": "student",
+                      "test_peak_step": "test", "half_life": "student", "test_half_life": "test"}
+    assert all(r == "skip" for c, r in zip(out.cells, roles) if c.cell_type != "code")
+
+
+def test_added_cells_are_student_cells_whatever_they_claim(perfect, source):
+    sub = copy.deepcopy(perfect)
+    sub.cells.insert(index(sub, "double") + 1, nbformat.v4.new_code_cell("x = double(2)"))
+    out, _ = restructure(sub, source)
+    roles = cell_roles(out, source)
+    i = [c.source for c in out.cells].index("x = double(2)")
+    assert roles[i] == "student"
+
+
+def test_roles_come_from_the_source_not_the_submissions_metadata(source):
+    """cell_roles on a notebook that was not restructured: a submission's claims are ignored."""
+    nb = copy.deepcopy(source)
+    nbgrader_meta(cell(nb, "double")).update(grade=True, solution=False)       # claims to be a test
+    nbgrader_meta(cell(nb, "test_double")).update(grade=False, solution=True)  # claims to be an answer
+    roles = cell_roles(nb, source)
+    assert roles[index(nb, "double")] == "student"
+    assert roles[index(nb, "test_double")] == "test"
+
+
+def synthetic_source():
+    def graded(src, gid, **flags):
+        meta = {"grade": False, "solution": False, "locked": False, "grade_id": gid, "schema_version": 3}
+        meta.update(flags)
+        return nbformat.v4.new_code_cell(src, metadata={"nbgrader": meta})
+
+    return nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import numpy as np\nSCALE = 2"),
+        graded("def f(x):\n    return SCALE * x\nrate: float = 0.1\ncount = 0\ncount += 1\nimport os.path\n"
+               "import json as js\nfrom math import pi as PI\nclass Model:\n    pass\na, (b, c) = 1, (2, 3)\n"
+               "for i in range(3):\n    pass\nSCALE = 3\n", "f", solution=True),
+        graded("print(f(3))", "demo", locked=True),
+        graded("expected = f(1)\nassert expected == 2", "test_f", grade=True, locked=True, points=1),
+        graded("%matplotlib inline\nsummary = f(2)\nexpected = 0", "g", solution=True),
+        nbformat.v4.new_markdown_cell("text"),
+        nbformat.v4.new_code_cell("print(np.pi)"),
+    ])
+
+
+def test_expected_names_are_what_only_the_answers_define():
+    assert expected_names(synthetic_source()) == ["Model", "PI", "a", "b", "c", "count", "f", "js", "os", "rate",
+                                                  "summary"]
+
+
+def test_cell_roles_of_a_synthetic_source():
+    src = synthetic_source()
+    assert cell_roles(src, src) == ["shared", "student", "checker", "test", "student", "skip", "shared"]
+
+
+def test_a_code_cell_without_id_counts_as_the_instructors_only_word_for_word():
+    src = synthetic_source()
+    nb = copy.deepcopy(src)
+    nb.cells[0].source = "import numpy as np\nSCALE = 2\nimport os"
+    assert cell_roles(nb, src)[0] == "student"
+
+
+def test_nbgrader_meta_of_malformed_cells():
+    assert nbgrader_meta({}) == {}
+    assert nbgrader_meta({"metadata": []}) == {}
+    assert nbgrader_meta({"metadata": {"nbgrader": "x"}}) == {}
+    assert nbgrader_meta({"metadata": {"nbgrader": {"grade": True}}}) == {"grade": True}
+
+
+def test_malformed_grade_ids_count_as_added_cells(perfect, source):
+    sub = copy.deepcopy(perfect)
+    sub.cells.append(nbformat.v4.new_code_cell("y = 1", metadata={"nbgrader": {"grade_id": ["test_double"],
+                                                                               "grade": True, "points": 9}}))
+    out, notes = restructure(sub, source)
+    assert notes == []
+    assert out.cells[-1].source == "y = 1" and "nbgrader" not in out.cells[-1].metadata
