@@ -224,6 +224,14 @@ def _stage(course: Course, sub: Submission) -> tuple[int, list[str]]:
         shown = os.path.join(sub.display, name + ".ipynb")
         path = present.get(name)
         if path is None:
+            deeper = [p for p in sorted(sub.folder.rglob(name + ".ipynb"))
+                      if p.is_file() and not any(part.startswith(".") or part == "__MACOSX"
+                                                 for part in p.relative_to(sub.folder).parts)]
+            if deeper:
+                path = deeper[0]
+                notes.append(f"{shown} was found at {os.path.join(sub.display, path.relative_to(sub.folder).as_posix())}"
+                             ": graded from there")
+        if path is None:
             hint = (
                 f" (found {', '.join(e + '.ipynb' for e in extras)}: rename it to {name}.ipynb)"
                 if extras else ": submit the notebook under its original name"

@@ -208,3 +208,11 @@ def test_grade_notebook_api(toy):
     broken = autograder.grade_notebook(b'{"cells": ', "toy", repo=toy["root"], student_id="zed")
     assert (broken.student_id, broken.status, broken.score, broken.max_score) == ("zed", "failed", 0.0, MAX)
     assert "student/toy/toy.ipynb" not in broken.note and "zed/toy/toy.ipynb is not valid JSON" in broken.note
+
+
+def test_a_notebook_one_folder_too_deep_is_found_and_noted(toy, tmp_path):
+    subs = tmp_path / "subs"
+    autograder.write_submission(subs / "alice" / "toy", "sub", "x", "toy", toy["perfect"])  # alice/toy/sub/x/toy.ipynb
+    (result,) = autograder.grade_submissions(subs, repo=toy["root"], course_dir=tmp_path / "course", progress=False)
+    assert (result.student_id, result.score, result.status) == ("alice", MAX, "graded"), result.note
+    assert "was found at" in result.note and "sub/x/toy.ipynb" in result.note, result.note

@@ -332,6 +332,8 @@ def test_feedback_shows_no_hidden_test_code(graded):
                 (hidden if inside else visible).append(text)
     hidden = [line for line in hidden if line not in visible]  # a line also in the visible part is no secret
     assert hidden and visible
+    huge = [p for p in files if "huge_output" in p.parts]
+    assert huge and huge[0].stat().st_size < 2_000_000, "the feedback of a submission printing megabytes stays small"
     for path in files:
         text = html.unescape(re.sub(r"<[^>]+>", "", path.read_text(encoding="utf-8")))
         leaked = [line for line in hidden if line in text]
