@@ -30,7 +30,7 @@ from traitlets import Float, Integer, Unicode
 
 from .restructure import cell_roles, expected_names
 
-__all__ = ["SandboxExecute", "HideHiddenTests", "hide_hidden_tests", "HIDDEN_PLACEHOLDER"]
+__all__ = ["SandboxExecute", "HideHiddenTests", "hide_hidden_tests", "forbidden_modules", "HIDDEN_PLACEHOLDER"]
 
 HIDDEN_PLACEHOLDER = "# (hidden tests: not shown)"
 _HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*\n?", re.S | re.M)
@@ -45,6 +45,13 @@ def hide_hidden_tests(source: str) -> str:
     if start:
         out = out[: start.start()] + HIDDEN_PLACEHOLDER + "\n"
     return out
+
+
+def forbidden_modules(source) -> list:
+    """The reference modules a source notebook forbids (``metadata.autograder.forbidden_modules``)."""
+    meta = source.get("metadata", {}).get("autograder", {})
+    names = meta.get("forbidden_modules", []) if isinstance(meta, dict) else []
+    return [str(n) for n in names] if isinstance(names, list) else []
 
 
 class HideHiddenTests(NbGraderPreprocessor):
@@ -92,7 +99,8 @@ class SandboxExecute(NbGraderPreprocessor):
             "timeout": self.timeout,
             "workdir": os.fspath(workdir),
             "sandbox": {"mode": self.sandbox, "memory_mb": self.memory_mb,
-                        "max_processes": self.max_processes, "max_file_mb": self.max_file_mb},
+                        "max_processes": self.max_processes, "max_file_mb": self.max_file_mb,
+                        "forbidden": forbidden_modules(source)},
             "max_output_bytes": self.max_output_bytes,
             "max_output_lines": self.max_output_lines,
         }

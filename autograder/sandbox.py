@@ -58,6 +58,11 @@ class SandboxConfig:
     ----------
     mode : {"auto", "bwrap", "none"}
         ``auto`` uses bubblewrap when installed, else ``none``.
+    forbidden : tuple of str
+        Modules of the reference package that solve the assignment (e.g.
+        ``("lrlab.nqm",)``): with bubblewrap, their files are replaced in the
+        worker's view by a module that raises ImportError saying why, so the
+        student cannot call the reference implementation (academic integrity).
     memory_mb : int
         Address-space limit of the worker in MiB (torch alone maps about 700).
     max_processes : int
@@ -71,6 +76,7 @@ class SandboxConfig:
     max_processes: int = 256
     max_file_mb: int = 256
     extra_ro: tuple = field(default_factory=tuple)
+    forbidden: tuple = field(default_factory=tuple)
 
     def __post_init__(self):
         if self.mode not in SANDBOX_MODES:
@@ -84,6 +90,14 @@ class SandboxConfig:
         ):
             raise ValueError(
                 f"extra_ro must be a tuple of absolute paths other than '/', got extra_ro={self.extra_ro!r}"
+            )
+        if not isinstance(self.forbidden, (tuple, list)) or not all(
+            isinstance(m, str) and m.startswith("lrlab.") and m.count(".") == 1 and m.split(".")[1].isidentifier()
+            for m in self.forbidden
+        ):
+            raise ValueError(
+                "forbidden must be a tuple of lrlab module names such as 'lrlab.nqm', "
+                f"got forbidden={self.forbidden!r}"
             )
         if self.memory_mb < 1024:
             raise ValueError(
@@ -167,6 +181,44 @@ def _limits(config: SandboxConfig, drop_to_nobody: bool):
     return apply
 
 
+_STUB = '''"""Not available when grading (see the ImportError below)."""
+raise ImportError(
+    "{module} is the course's reference implementation of what this assignment asks you to write, so "
+    "graded runs cannot import it: write your own (numpy, torch and the other lrlab modules are "
+    "available). Your notebook could import it on your own machine; when grading it cannot."
+)
+'''
+_INIT = '''"""lrlab, as a graded notebook sees it: the package without the re-export of lrlab.schedules."""
+__version__ = "graded"
+'''
+
+
+def _forbid(forbidden, workdir: str) -> list:
+    """bwrap arguments that replace the forbidden lrlab modules by stubs raising ImportError."""
+    lrlab = _lrlab_dir()
+    if not forbidden or lrlab is None:
+        return []
+    stubs = os.path.join(os.path.dirname(workdir), ".forbidden-" + os.path.basename(workdir))
+    os.makedirs(stubs, exist_ok=True)
+    argv = []
+    for module in forbidden:
+        name = module.split(".")[1]
+        stub = os.path.join(stubs, name + ".py")
+        with open(stub, "w", encoding="utf-8") as fh:
+            fh.write(_STUB.format(module=module))
+        target = os.path.join(lrlab, name + ".py")
+        if os.path.exists(target):
+            argv += ["--ro-bind", stub, target]
+    if "lrlab.schedules" in forbidden:  # the package's __init__ re-exports it
+        init = os.path.join(stubs, "__init__.py")
+        with open(init, "w", encoding="utf-8") as fh:
+            fh.write(_INIT)
+        argv += ["--ro-bind", init, os.path.join(lrlab, "__init__.py")]
+    if os.path.isdir(os.path.join(lrlab, "__pycache__")):
+        argv += ["--tmpfs", os.path.join(lrlab, "__pycache__")]  # no compiled copies of the real modules
+    return argv
+
+
 def worker_command(workdir: os.PathLike | str, config: SandboxConfig):
     """The command line, environment and pre-exec hook that start one student worker.
 
@@ -229,6 +281,7 @@ def worker_command(workdir: os.PathLike | str, config: SandboxConfig):
             argv += ["--perms", "0755", "--dir", parent]
     for path in binds:
         argv += ["--ro-bind", path, path]
+    argv += _forbid(config.forbidden, workdir)
     gpus = sorted(Path("/dev").glob("nvidia*"))
     for dev in gpus:  # CUDA: the device nodes, and /sys for the driver to enumerate them
         argv += ["--dev-bind-try", os.fspath(dev), os.fspath(dev)]

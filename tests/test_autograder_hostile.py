@@ -137,6 +137,21 @@ open("/tmp/private-" + str(os.getpid()), "w").write("x")  # allowed: a private /
 json.dump(results, open("probes.json", "w"))
 '''
 
+REFERENCE_BY_PATH = """
+def gaussian_kl(mean_q, var_q, mean_p, var_p):
+    import glob, importlib.machinery, os, lrlab.device
+    folder = os.path.dirname(lrlab.device.__file__)
+    for path in glob.glob(folder + "/__pycache__/pac_bayes*.pyc") + [folder + "/pac_bayes.py"]:
+        loader = (importlib.machinery.SourcelessFileLoader if path.endswith(".pyc")
+                  else importlib.machinery.SourceFileLoader)("sneaky", path)
+        try:
+            module = loader.load_module()
+        except ImportError:
+            continue
+        return module.gaussian_kl(mean_q, var_q, mean_p, var_p)
+    raise RuntimeError("no way in")
+"""
+
 FORK_BOMB = "import os\nwhile True:\n    os.fork()"
 BACKGROUND = "import subprocess\nsubprocess.Popen(['sleep', '987654'], start_new_session=True)"
 
@@ -193,6 +208,13 @@ def cases(course: Path, port: int) -> dict:
     if bwrap_path() is not None:  # these need the sandbox (a fork bomb without a process limit hurts)
         out["fork_bomb_in_function"] = (_set_kl(_kl_body(FORK_BOMB)), "raises")
         out["background_process"] = (_after_kl(BACKGROUND), "full")
+        # academic integrity: the reference implementation is not importable when grading
+        out["reference_import_top"] = (_set_kl("from lrlab.pac_bayes import gaussian_kl"), "missing")
+        out["reference_import_in_function"] = (_set_kl(
+            "def gaussian_kl(mean_q, var_q, mean_p, var_p):\n"
+            "    from lrlab.pac_bayes import gaussian_kl as reference\n"
+            "    return reference(mean_q, var_q, mean_p, var_p)\n"), "raises")
+        out["reference_by_path"] = (_set_kl(REFERENCE_BY_PATH), "raises")
         out["probes"] = (_added(PROBE.format(
             solutions=str(SOURCE), gradebook=str(course / "gradebook.db"), others=str(course / "autograded"),
             repo_file=str(REPO / "HACKED_BY_STUDENT"), port=port)), "full")
@@ -262,7 +284,8 @@ def test_every_submission_is_graded_and_baselines_differ(graded):
     "os_exit_at_top_level", "sys_exit_at_top_level", "huge_output", "warnings_on_stderr", "test_emptied",
     "test_deleted", "test_duplicated", "test_retagged", "test_to_markdown", "test_renamed", "test_moved_honest",
     "points_raised", "fake_graded_cell", "monkeypatch_numpy", "hooks_rewrite_cells",
-    "fork_bomb_in_function", "background_process", "probes",
+    "fork_bomb_in_function", "background_process", "probes", "reference_import_top",
+    "reference_import_in_function", "reference_by_path",
 ])
 def test_score_matches_its_baseline(graded, sid):
     if sid not in graded["table"]:
@@ -340,3 +363,11 @@ def test_feedback_shows_no_hidden_test_code(graded):
         assert not leaked, f"{path} shows hidden test code: {leaked[:3]}"
         # the scan works: visible test code is there
         assert any(line in text for line in visible), f"{path}: the scanner finds no visible test code either"
+
+
+def test_importing_the_reference_implementation_says_why(graded):
+    require_system("bwrap", "the sandbox needs Debian's bubblewrap: apt-get install bubblewrap")
+    path = graded["course"] / "autograded" / "reference_import_top" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert any(o["ename"] == "ImportError" and "reference implementation" in o["evalue"] for o in errors), errors[:3]
