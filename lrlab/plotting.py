@@ -19,7 +19,12 @@ LINESTYLES = ["-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)), (0, (1
 
 
 def use_style() -> None:
-    """Set matplotlib defaults for the book: readable fonts, light grid, high-DPI output."""
+    """Set matplotlib defaults for the book: readable fonts, light grid, high-DPI output.
+
+    Figures are drawn on an opaque white background (not the transparent one of
+    Jupyter's inline backend), so their black text and axes stay readable when the
+    book is read in dark mode (tests/test_browser.py checks the rendered pages).
+    """
     import matplotlib as mpl
 
     mpl.rcParams.update(
@@ -34,6 +39,12 @@ def use_style() -> None:
             "axes.spines.right": False,
             "legend.frameon": False,
             "axes.prop_cycle": mpl.cycler(color=PALETTE),
+            # opaque white figures: readable on the book's dark theme too
+            "figure.facecolor": "white",
+            "figure.edgecolor": "white",
+            "savefig.facecolor": "white",
+            "savefig.edgecolor": "white",
+            "savefig.transparent": False,
         }
     )
     _retina_inline_figures()

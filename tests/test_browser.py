@@ -2,7 +2,8 @@
 
 For the landing page and every chapter: math is typeset (no raw TeX left), every
 image loaded with a non-zero size, no console errors; and the search page finds a
-chapter for "cosine". Screenshots go to ``_build/screenshots/``.
+chapter for "cosine"; and in dark mode every chapter's figures keep a light
+background. Screenshots go to ``_build/screenshots/``.
 
 Needs Debian's ``chromium`` (``.ci/run`` installs it); without it the tests skip
 locally and fail under ``LRLAB_STRICT_SYSTEM=1``.
@@ -111,3 +112,52 @@ def test_search_finds_a_chapter_for_cosine(browser, site):
     tab.screenshot(path=str(SCREENSHOTS / "search_cosine.png"))
     tab.close()
     assert any("optimizers_dilemma" in link for link in links), f"search for 'cosine' found: {links}"
+
+
+FIGURE_CHAPTERS = ["book/optimizers_dilemma", "book/coupled_forces", "book/mechanical_universe",
+                   "book/schedules_shape_solutions"]
+
+
+def _luminance(pixel) -> float:
+    r, g, b = pixel[:3]
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+@pytest.mark.parametrize("page", FIGURE_CHAPTERS)
+def test_figures_stay_readable_in_dark_mode(browser, site, page):
+    """In dark mode (the reader's system setting, ``default_mode: auto``) every figure keeps a light background.
+
+    Each figure is screenshotted as rendered (theme CSS and filters included) and its
+    four corners, which matplotlib leaves as background, must be light; a transparent
+    figure would show the dark page there and its black axes and labels would vanish.
+    """
+    import io
+
+    from PIL import Image
+
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="dark")
+    tab = ctx.new_page()
+    tab.goto(f"{site}/{page}.html", wait_until="load")
+    assert tab.evaluate("() => document.documentElement.dataset.theme") == "dark", (
+        f"{page}: the page did not switch to dark mode for a reader whose system is dark"
+    )
+    page_bg = tab.evaluate("() => getComputedStyle(document.body).backgroundColor")
+    rgb = [int(v) for v in page_bg[page_bg.index("(") + 1:page_bg.index(")")].split(",")[:3]]
+    assert _luminance(rgb) < 80, f"{page}: dark mode has a light page background ({page_bg}): the check below would prove nothing"
+    figures = tab.locator("main figure img, main .cell_output img")
+    count = figures.count()
+    assert count > 0, f"{page}: no figures found"
+    dark = []
+    for i in range(count):
+        img = figures.nth(i)
+        img.scroll_into_view_if_needed()
+        img.evaluate("i => i.decode ? i.decode() : null")  # lazy images: wait until loaded and decoded
+        shot = Image.open(io.BytesIO(img.screenshot())).convert("RGB")
+        w, h = shot.size
+        corners = [shot.getpixel((x, y)) for x in (2, w - 3) for y in (2, h - 3)]
+        if min(_luminance(c) for c in corners) < 160:
+            dark.append(f"{img.get_attribute('src')}: corners {corners}")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    tab.screenshot(path=str(SCREENSHOTS / f"{page.replace('/', '_')}_dark.png"), full_page=True)
+    ctx.close()
+    assert not dark, f"{page}: figures with a dark background in dark mode (unreadable):\n" + "\n".join(dark)
