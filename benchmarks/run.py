@@ -2,6 +2,9 @@
 
 1. Schedules: evaluating 10^6 steps with lrlab (vectorized) vs stepping torch's scheduler.
 2. Grading: seconds per graded submission vs executing the same notebook with nbclient.
+3. Autograder speed: 40 submissions of pac_bayes graded with --jobs 1 and --jobs 2, vs plain
+   ``nbgrader autograde`` and vs nbclient alone (the README's table; about an hour on 2 busy cores).
+   Run ``python benchmarks/bench_autograde.py --n 4`` for a quick look.
 
 Timings are measured here and printed, never asserted in tests.
 """
@@ -13,6 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_autograde  # noqa: E402
 import bench_grading  # noqa: E402
 import bench_schedules  # noqa: E402
 
@@ -21,6 +25,8 @@ def main() -> None:
     bench_schedules.main([])
     print()
     bench_grading.main([])
+    print()
+    bench_autograde.main([])
 
 
 if __name__ == "__main__":
