@@ -232,3 +232,19 @@ def test_book_figures_are_saved_on_an_opaque_white_background(tmp_path):
         f"figure corners are {corners}: use_style() must give figures an opaque white background "
         "(figure.facecolor / savefig.facecolor white, savefig.transparent False) so they stay readable in dark mode"
     )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", toc_files(yaml.safe_load((REPO / "_toc.yml").read_text())))
+def test_every_figure_has_a_caption_and_every_image_alt_text(built_book, page):
+    """Readers of every page (screen readers included) get a caption per figure and alt text per image."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup((built_book / f"{page}.html").read_text(encoding="utf-8"), "html.parser")
+    main = soup.find("main") or soup
+    for figure in main.find_all("figure"):
+        assert figure.find("figcaption") is not None, f"{page}: figure {figure.get('id')!r} has no caption"
+    for img in main.find_all("img"):
+        if "logo" in " ".join(img.get("class", [])):
+            continue
+        assert len(img.get("alt", "").strip()) > 20, f"{page}: image {img.get('src')!r} has no real alt text"
