@@ -541,7 +541,6 @@ _INVOKE_OPS = {
     "next": lambda obj: next(obj),
     "repr": lambda obj: repr(obj),
     "str": lambda obj: str(obj),
-    "bool": lambda obj: bool(obj),
     "contains": lambda obj, x: x in obj,
     "binop": lambda obj, name, other: getattr(obj, name)(other),
     "float": lambda obj: float(obj),

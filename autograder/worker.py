@@ -20,9 +20,9 @@ import re
 import sys
 
 if __package__:
-    from .rpc import Endpoint, WorkerGone, format_user_traceback
+    from .rpc import Endpoint
 else:  # run as a script inside the sandbox
-    from rpc import Endpoint, WorkerGone, format_user_traceback
+    from rpc import Endpoint
 
 _IPYTHON_SYNTAX = re.compile(r"^\s*[%!]|\?\s*$", re.M)
 
@@ -143,8 +143,7 @@ def main() -> None:
             os._exit(0)
 
 
-# format_user_traceback is re-exported for the checker's messages.
-__all__ = ["main", "format_user_traceback"]
+__all__ = ["main"]
 
 if __name__ == "__main__":
     main()
