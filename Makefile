@@ -30,8 +30,8 @@ serve:  ## serve the built book on localhost (default PORT=8000; run make book f
 	@echo "Serving the book on http://127.0.0.1:$(PORT)/ (Ctrl-C to stop)"
 	$(BIN)/python -m http.server --bind 127.0.0.1 --directory _build/html $(PORT)
 
-lab: setup  ## open JupyterLab on the student notebooks in exercises/
-	$(BIN)/jupyter lab exercises/
+lab: setup  ## students: JupyterLab in workspace/ with nbgrader's Assignments tab and Validate button
+	$(BIN)/python -m autograder lab
 
 test: setup  ## run the whole test suite (unit, notebooks, autograder, book build)
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n $(JOBS) --dist loadgroup

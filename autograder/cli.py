@@ -1,4 +1,4 @@
-"""Command line: ``python -m autograder {release,check,grade,export,feedback}``."""
+"""Command line: ``python -m autograder {release,check,grade,export,feedback,validate,lab,bundle}``."""
 
 from __future__ import annotations
 
@@ -23,6 +23,9 @@ _TOOL_EPILOG = dedent(
       python -m autograder feedback --assignment schedules
     Students' self-check of one notebook (visible tests only):
       python -m autograder validate exercises/schedules/schedules.ipynb
+    Students' JupyterLab with the assignment list (make lab), and downloads:
+      python -m autograder lab
+      python -m autograder bundle schedules
 
     Sources live in solutions/<assignment>/<notebook>.ipynb (nbgrader source
     notebooks); grading state (gradebook.db, submitted/, autograded/, feedback/)
@@ -169,6 +172,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("notebook", metavar="PATH.ipynb", help="your notebook")
     p.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS",
                    help="per-cell time limit (default 120)")
+
+    p = sub.add_parser(
+        "lab", formatter_class=_FMT,
+        help="students: open JupyterLab in workspace/ with every assignment offered (what `make lab` runs)",
+        description="Prepare workspace/ (ignored by git) and open JupyterLab there. nbgrader's student "
+                    "extensions are set up on a local exchange: the Assignments tab lists every released "
+                    "assignment, Fetch copies one into workspace/<assignment>/ (exercises/ stays untouched), "
+                    "the Validate button runs a notebook's visible tests, and Submit leaves a time-stamped "
+                    "copy in workspace/.exchange/. Arguments after the options go to `jupyter lab`.",
+        epilog=dedent("""\
+            Examples:
+              make lab                                   # the same as the next line, with the course's .venv
+              python -m autograder lab
+              python -m autograder lab --no-browser --port 8890
+            """),
+    )
+    p.add_argument("--workspace", metavar="DIR", help="where JupyterLab opens (default: <repo>/workspace)")
+    p.add_argument("--repo", metavar="DIR", help="repository root (default: found from the current directory)")
+
+    p = sub.add_parser(
+        "bundle", formatter_class=_FMT,
+        help="students/instructors: zip an assignment with what it needs outside the repository",
+        description="Write <assignment>.zip: the released notebook, the lrlab helpers it imports (the modules "
+                    "that solve it replaced by stubs that say so), the autograder's self-check, the pinned "
+                    "requirements.txt and a README.txt with the steps. The book links one per assignment.",
+        epilog=dedent("""\
+            Examples:
+              python -m autograder bundle schedules --dest dist/
+              python -m autograder bundle            # every released assignment, into _build/bundles/
+            """),
+    )
+    p.add_argument("assignments", nargs="*", metavar="ASSIGNMENT", help="assignments to bundle (default: all released)")
+    p.add_argument("--dest", metavar="DIR", help="folder for the zips (default: <repo>/_build/bundles)")
+    p.add_argument("--repo", metavar="DIR", help="repository root (default: found from the current directory)")
     return parser
 
 
@@ -182,6 +219,31 @@ def _run(args: argparse.Namespace) -> int:
         checks = validate_notebook(args.notebook, timeout=args.timeout)
         print(format_report(args.notebook, checks))
         return 0 if all(c.passed for c in checks) else 1
+
+    if args.command == "lab":
+        from .student import prepare_workspace
+
+        ws = prepare_workspace(repo=args.repo, root=args.workspace)
+        print(f"workspace: {ws.root} ({len(ws.assignments)} assignments offered in the Assignments tab)")
+        jupyter = os.path.join(os.path.dirname(sys.executable), "jupyter")
+        argv = [jupyter if os.path.exists(jupyter) else "jupyter", "lab", f"--ServerApp.root_dir={ws.root}",
+                *[a for a in args.jupyter_args if a != "--"]]
+        if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in argv:
+            argv.append("--allow-root")  # a container's root user; Jupyter refuses root without it
+        os.chdir(ws.root)  # nbgrader's extensions read nbgrader_config.py from here
+        os.execvp(argv[0], argv)
+
+    if args.command == "bundle":
+        from .layout import find_repo
+        from .student import make_bundle
+
+        repo = find_repo(args.repo)
+        names = args.assignments or sorted(
+            p.name for p in (repo.root / "exercises").iterdir() if p.is_dir() and any(p.glob("*.ipynb"))
+        )
+        for name in names:
+            print(f"wrote {os.path.relpath(make_bundle(name, repo=repo, dest=args.dest))}")
+        return 0
 
     common = dict(repo=args.repo)
     if args.command == "release":
@@ -252,7 +314,13 @@ def main(argv: list[str] | None = None) -> int:
         0 on success, 1 when something needs fixing, 2 for usage errors.
     """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "lab":
+        args.jupyter_args = extra  # options for `jupyter lab`, in their order
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command == "lab" and not extra:
+        args.jupyter_args = []
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
