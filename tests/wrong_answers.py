@@ -89,9 +89,28 @@ def check_disjoint(assignment: str, mistakes: Mistakes) -> None:
     )
 
 
+def images_without_alt_text(nb: nbformat.NotebookNode) -> list[str]:
+    """grade_ids (or cell numbers) of executed cells that display an image without alt text of 20+ characters."""
+    missing = []
+    for index, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            for mime in ("image/png", "image/jpeg", "image/svg+xml"):
+                if mime in out.get("data", {}):
+                    alt = str(out.get("metadata", {}).get(mime, {}).get("alt", "")).strip()
+                    if len(alt) < 20:
+                        missing.append(_nbgrader(cell).get("grade_id", f"cell {index}"))
+    return missing
+
+
 def check_perfect(assignment: str, workdir: pathlib.Path) -> None:
-    failing = failing_graded_cells(perfect_submission(assignment), workdir)
+    nb = perfect_submission(assignment)
+    failing = failing_graded_cells(nb, workdir)
     assert failing == {}, f"{assignment}: the solution fails graded cells: {failing}"
+    missing = images_without_alt_text(nb)
+    assert not missing, (
+        f"{assignment}: cells {missing} display a figure without alt text; end them with "
+        "lrlab.plotting.show(fig, alt='what the figure shows') instead of plt.show()"
+    )
 
 
 def check_wrong(assignment: str, mistakes: Mistakes, workdir: pathlib.Path) -> None:
