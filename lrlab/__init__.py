@@ -14,6 +14,18 @@ Modules, one concept each:
 - :mod:`lrlab.annealing`: simulated annealing on a rugged landscape, success vs cooling speed;
 - :mod:`lrlab.pac_bayes`: Gaussian KL, a linear PAC-Bayes bound, the optimal variance and rate;
 - :mod:`lrlab.implicit_bias`: gradient descent on separable data vs the hard-margin SVM;
+- :mod:`lrlab.data`: scikit-learn's bundled digits, split the same way everywhere, and minibatches;
+- :mod:`lrlab.scaling`: linear scaling, warmup variants, WSD branches from one stable checkpoint, one-cycle momentum;
+- :mod:`lrlab.schedule_free`: schedule-free SGD (Defazio et al. 2024) as a torch optimizer;
+- :mod:`lrlab.lr_finder`: the learning-rate range test (loss vs rate, and a suggestion);
+- :mod:`lrlab.fine_tuning`: discriminative layer-wise rates as torch parameter groups, the slanted triangular
+  rate, gradual unfreezing, frozen backbone, L2-SP, forgetting;
+- :mod:`lrlab.games`: the Dirac-GAN, simultaneous vs alternating updates, energy growth, TTUR, gradient penalty;
+- :mod:`lrlab.gan2d`: a small 2-D GAN on a ring of Gaussians, mode coverage, batched MLPs and Adam;
+- :mod:`lrlab.diffusion`: noise schedules (linear beta, cosine alpha-bar), SNR, forward noising, EMA, energy
+  distance, a tiny DDPM;
+- :mod:`lrlab.dp_sgd`: DP-SGD: per-example gradients (torch.func), clipping, Gaussian noise, Poisson sampling;
+- :mod:`lrlab.privacy`: the RDP accountant of the sampled Gaussian mechanism, (epsilon, delta), noise for a budget;
 - :mod:`lrlab.device`: CPU by default, CUDA when present;
 - :mod:`lrlab.plotting`: the course's figure style;
 - :mod:`lrlab.ch1`, :mod:`lrlab.ch2`, ...: each chapter's parameters and experiments,

@@ -95,7 +95,8 @@ def test_no_page_loads_scripts_or_styles_from_the_network(built_book):
 # --- issue #5: notebook downloads, launch buttons, numbered equations, figure backgrounds ---
 
 CHAPTERS = ["book/optimizers_dilemma", "book/coupled_forces", "book/mechanical_universe",
-            "book/schedules_shape_solutions"]
+            "book/schedules_shape_solutions",
+            "book/scaling_up", "book/transfer_learning", "book/generative_modeling", "book/private_learning"]
 _LABELLED_EQ = re.compile(r"^\$\$ \(([A-Za-z0-9_-]+)\)\s*$", re.M)
 _EQ_REF = re.compile(r"\{eq\}`([^`]+)`")
 
@@ -248,3 +249,22 @@ def test_every_figure_has_a_caption_and_every_image_alt_text(built_book, page):
         if "logo" in " ".join(img.get("class", [])):
             continue
         assert len(img.get("alt", "").strip()) > 20, f"{page}: image {img.get('src')!r} has no real alt text"
+
+
+@pytest.mark.slow
+def test_assignments_page_offers_a_working_zip_per_assignment(built_book):
+    """'The fourth column of the table above is a zip with everything one assignment needs.'"""
+    import zipfile
+
+    from bs4 import BeautifulSoup
+
+    import autograder
+
+    soup = BeautifulSoup((built_book / "book" / "assignments.html").read_text(encoding="utf-8"), "html.parser")
+    links = {a["href"].rsplit("/", 1)[-1]: a["href"] for a in soup.find_all("a", href=True) if a["href"].endswith(".zip")}
+    for name in autograder.find_repo(REPO).assignments():
+        assert f"{name}.zip" in links, f"the assignments page has no zip for {name}"
+        archive = (built_book / "book" / links[f"{name}.zip"]).resolve()
+        assert archive.is_file(), f"{links[f'{name}.zip']} is linked but was not copied into the site"
+        members = zipfile.ZipFile(archive).namelist()
+        assert f"{name}/{name}.ipynb" in members and f"{name}/README.txt" in members, members[:10]

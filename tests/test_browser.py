@@ -115,7 +115,8 @@ def test_search_finds_a_chapter_for_cosine(browser, site):
 
 
 FIGURE_CHAPTERS = ["book/optimizers_dilemma", "book/coupled_forces", "book/mechanical_universe",
-                   "book/schedules_shape_solutions"]
+                   "book/schedules_shape_solutions",
+                   "book/scaling_up", "book/transfer_learning", "book/generative_modeling", "book/private_learning"]
 
 
 def _luminance(pixel) -> float:
