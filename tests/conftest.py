@@ -30,6 +30,35 @@ def require_system(binary: str, install_hint: str) -> str:
     pytest.skip(message)
 
 
+# --- keeping expensive shared fixtures on one xdist worker ---
+
+#: Test modules whose tests must run on the same pytest-xdist worker, by group: they share a
+#: session fixture that is expensive to build (the book, built once) or a resource that must not be
+#: used twice at once. The modules also carry ``pytest.mark.xdist_group(<group>)``, but with
+#: pytest 9 that mark no longer reaches pytest-xdist 3.8's scheduler (xdist renames
+#: ``item._nodeid``, which pytest 9 no longer reads), so ``make test`` groups them here instead.
+XDIST_GROUPS = {
+    "test_book.py": "book",
+    "test_browser.py": "book",
+    "test_autograder_hostile.py": "hostile",
+    "test_autograder_postgres.py": "postgres",
+}
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Under ``--dist loadgroup``: every test is its own unit, except the modules of XDIST_GROUPS."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
+            return XDIST_GROUPS.get(module, nodeid)
+
+    return GroupScheduling(config, log)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def one_torch_thread():
     """Torch on one thread for the whole session: the tensors in these tests are small, and with
