@@ -212,3 +212,53 @@ def test_bundle_works_in_an_empty_folder_without_the_reference_solution(tmp_path
     assert check.returncode == 0, f"the self-check in the bundle failed:\n{check.stdout}\n{check.stderr}"
     assert "FAIL" not in check.stdout and "PASS" in check.stdout, check.stdout
     shutil.rmtree(unpacked)
+
+
+@pytest.fixture
+def chromium_page():
+    """A headless Chromium page (Debian's chromium; .ci/run installs it)."""
+    from conftest import require_system
+
+    chromium = require_system("chromium", "apt-get install chromium (Debian's package; .ci/run does this)")
+    from playwright.sync_api import sync_playwright
+
+    flags = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=flags)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        yield page
+        browser.close()
+
+
+@pytest.mark.slow
+def test_make_lab_in_a_browser_lists_assignments_and_validates_from_the_toolbar(lab_server, chromium_page):
+    """What a student clicks: Nbgrader > Assignment List shows the releases; a notebook's Validate button reports."""
+    import requests
+
+    url, headers, ws = lab_server
+    token = headers["Authorization"].split()[-1]
+    fetched = requests.post(f"{url}/assignments/fetch", data={"course_id": COURSE_ID, "assignment_id": ASSIGNMENT},
+                            headers=headers).json()
+    assert fetched["success"], fetched
+    page = chromium_page
+    page.set_default_timeout(120_000)
+
+    page.goto(f"{url}/lab?token={token}")
+    page.locator("#jp-MainMenu").get_by_text("Nbgrader", exact=True).click()
+    page.get_by_text("Assignment List", exact=True).click()
+    page.get_by_text("Released assignments").wait_for()
+    page.get_by_text("schedules", exact=True).first.wait_for()
+    page.get_by_text(ASSIGNMENT, exact=True).first.wait_for()
+
+    page.goto(f"{url}/lab/tree/{ASSIGNMENT}/{ASSIGNMENT}.ipynb?token={token}")
+    button = page.locator(".validate-button").first
+    button.wait_for()
+    button.click()
+    dialog = page.locator(".jp-Dialog")
+    dialog.get_by_text("Validation failed").or_(dialog.get_by_text("Validation Results")).first.wait_for()
+    text = dialog.inner_text()
+    assert "NotImplementedError" in text or "failed" in text.lower(), text[:500]
+    SHOTS = REPO / "_build" / "screenshots"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "lab-validate.png"))
