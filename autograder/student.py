@@ -27,7 +27,7 @@ import nbformat
 
 from .layout import AutograderError, Repo, find_repo
 
-__all__ = ["COURSE_ID", "Workspace", "prepare_workspace", "make_bundle", "forbidden_of"]
+__all__ = ["COURSE_ID", "Workspace", "prepare_workspace", "make_bundle", "forbidden_of", "student_requirements"]
 
 #: The course id the local exchange files assignments under.
 COURSE_ID = "lrlab"
@@ -128,7 +128,7 @@ schedules needs outside the course repository.
   lrlab/            the course's helpers it imports (device choice, plotting, data, ...);
                     the modules that solve this assignment are left out on purpose
   autograder/       the self-check (below)
-  requirements.txt  the course's pinned Python packages
+  requirements.txt  the course's pinned Python packages that it needs
 
 Steps (Python 3.11; the first takes a few minutes, once):
 
@@ -146,6 +146,65 @@ message. Hidden tests (edge cases) are added when your instructor grades. The
 notebook uses the GPU when torch sees one (`cuda`), else the CPU.
 Hand in the .ipynb file as your course says.
 """
+
+#: What a student's notebook, lrlab's helpers and the self-check import (distribution names).
+STUDENT_PACKAGES = (
+    "numpy", "scipy", "torch", "matplotlib", "scikit-learn", "pandas", "opacus", "tqdm",
+    "jupyterlab", "ipykernel", "nbgrader", "nbclient", "nbformat",
+)
+
+
+def _canon(name: str) -> str:
+    import re
+
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def student_requirements(repo: Repo | os.PathLike | str | None = None) -> list[str]:
+    """The lines of ``requirements.txt`` a student needs: :data:`STUDENT_PACKAGES` and everything they depend on.
+
+    The dependency closure is read from the installed distributions' metadata (the
+    course's ``.venv``), extras included (``jsonschema[format-nongpl]`` pulls its
+    format checkers), environment markers evaluated here; the versions are those
+    pinned in ``requirements.txt``. The book's and the tests' own tools (Sphinx,
+    Jupyter Book, pytest, Playwright, psycopg2) are left out.
+
+    Returns
+    -------
+    list of str
+        Pinned lines, in the order of ``requirements.txt``.
+    """
+    import importlib.metadata as md
+
+    from packaging.requirements import Requirement
+
+    repo = repo if isinstance(repo, Repo) else find_repo(repo)
+    seen: dict[str, set[str]] = {}
+    stack = [(name, frozenset()) for name in STUDENT_PACKAGES]
+    while stack:
+        name, extras = stack.pop()
+        key = _canon(name)
+        if key in seen and extras <= seen[key]:
+            continue
+        seen.setdefault(key, set()).update(extras)
+        try:
+            requires = md.requires(name) or []
+        except md.PackageNotFoundError:
+            continue  # not installed here: pip resolves it from the pinned line, if any
+        for line in requires:
+            req = Requirement(line)
+            if req.marker is not None:
+                envs = [{"extra": e} for e in ("", *sorted(extras))]
+                if not any(req.marker.evaluate(env) for env in envs):
+                    continue
+            stack.append((req.name, frozenset(req.extras)))
+    lines = []
+    for line in (repo.root / "requirements.txt").read_text(encoding="utf-8").splitlines():
+        text = line.strip()
+        if text and not text.startswith("#") and _canon(text.split("==")[0].split("[")[0]) in seen:
+            lines.append(text)
+    return lines
+
 
 #: lrlab files a bundle never needs (chapter experiment modules).
 _SKIP_LRLAB = ("ch",)
@@ -170,8 +229,9 @@ def make_bundle(assignment: str, repo: Repo | os.PathLike | str | None = None, d
     notebook's ``forbidden_modules`` names replaced by stubs that raise an ImportError
     saying why (the reference solution is not shipped with the exercise) and without
     the chapters' experiment modules, the
-    ``autograder`` package (for ``python -m autograder validate``), the repository's
-    pinned ``requirements.txt`` and a ``README.txt`` with the steps.
+    ``autograder`` package (for ``python -m autograder validate``), the lines of the
+    repository's pinned ``requirements.txt`` that a student needs
+    (:func:`student_requirements`) and a ``README.txt`` with the steps.
 
     Parameters
     ----------
@@ -228,7 +288,11 @@ def make_bundle(assignment: str, repo: Repo | os.PathLike | str | None = None, d
                     zf.writestr(f"{assignment}/{rel.as_posix()}", _INIT)
                 else:
                     zf.write(path, f"{assignment}/{rel.as_posix()}")
-        zf.write(repo.root / "requirements.txt", f"{assignment}/requirements.txt")
+        zf.writestr(
+            f"{assignment}/requirements.txt",
+            "# The course's pinned packages that this assignment needs (python -m autograder bundle).\n"
+            + "\n".join(student_requirements(repo)) + "\n",
+        )
         zf.writestr(f"{assignment}/README.txt", readme)
     tmp.replace(target)
     return target

@@ -192,6 +192,10 @@ def test_bundle_works_in_an_empty_folder_without_the_reference_solution(tmp_path
                    f"{ASSIGNMENT}/lrlab/device.py", f"{ASSIGNMENT}/autograder/validate.py"):
         assert needed in names, f"{needed} missing from the bundle"
     assert not any(n.startswith(f"{ASSIGNMENT}/lrlab/ch") for n in names), "chapter experiment modules are not needed"
+    from autograder.student import student_requirements
+
+    shipped = zipfile.ZipFile(zip_path).read(f"{ASSIGNMENT}/requirements.txt").decode().splitlines()
+    assert [l for l in shipped if not l.startswith("#")] == student_requirements(REPO)
     unpacked = tmp_path / "student"
     zipfile.ZipFile(zip_path).extractall(unpacked)
     home = unpacked / ASSIGNMENT
@@ -262,3 +266,30 @@ def test_make_lab_in_a_browser_lists_assignments_and_validates_from_the_toolbar(
     SHOTS = REPO / "_build" / "screenshots"
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "lab-validate.png"))
+
+
+def test_student_requirements_are_the_pinned_closure_without_the_book_and_test_tools():
+    import importlib.metadata as md
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    from autograder.student import STUDENT_PACKAGES, student_requirements
+
+    pinned = [l.strip() for l in (REPO / "requirements.txt").read_text().splitlines() if l.strip() and not l.startswith("#")]
+    kept = student_requirements(REPO)
+    assert set(kept) <= set(pinned), "every line comes from requirements.txt, unchanged"
+    names = {canonicalize_name(l.split("==")[0]) for l in kept}
+    pinned_names = {canonicalize_name(l.split("==")[0]) for l in pinned}
+    assert "torch==2.13.0" in kept
+    assert {canonicalize_name(p) for p in STUDENT_PACKAGES} <= names
+    for tool in ("jupyter-book", "sphinx", "pytest", "playwright", "psycopg2-binary"):
+        assert tool not in names, f"{tool} is for the book or the tests, not for students"
+    # closed under dependencies (those that requirements.txt pins), one step at a time
+    for name in names:
+        for line in md.requires(name) or []:
+            req = Requirement(line)
+            if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+                continue
+            dep = canonicalize_name(req.name)
+            assert dep not in pinned_names or dep in names, f"{name} needs {dep}, which the student list leaves out"
