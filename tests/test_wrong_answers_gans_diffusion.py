@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from wrong_answers import check_disjoint, check_perfect, check_wrong
+from wrong_answers import wrong_answer_tests
 
 pytestmark = pytest.mark.slow
 
@@ -88,13 +88,5 @@ def ema_update(ema, params, decay):
 }
 
 
-def test_mistakes_are_disjoint():
-    check_disjoint(ASSIGNMENT, MISTAKES)
-
-
-def test_perfect_submission_passes_every_cell(tmp_path):
-    check_perfect(ASSIGNMENT, tmp_path)
-
-
-def test_each_mistake_fails_exactly_its_cells(tmp_path):
-    check_wrong(ASSIGNMENT, MISTAKES, tmp_path)
+(test_mistakes_break_disjoint_cells, test_perfect_submission_passes_every_graded_cell,
+ test_wrong_answers_fail_exactly_their_cells) = wrong_answer_tests({ASSIGNMENT: MISTAKES})

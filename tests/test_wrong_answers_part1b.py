@@ -11,9 +11,7 @@ assignment.
 
 from __future__ import annotations
 
-import pytest
-
-from wrong_answers import check_disjoint, check_perfect, check_wrong
+from wrong_answers import wrong_answer_tests
 
 
 # ---------------------------------------------------------------------------
@@ -159,19 +157,5 @@ MISTAKES = {
 }
 
 
-@pytest.mark.parametrize("assignment", sorted(MISTAKES))
-def test_mistakes_break_disjoint_cells(assignment):
-    """The design needs each mistake to own its failures; check that before executing anything."""
-    check_disjoint(assignment, MISTAKES[assignment])
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("assignment", sorted(MISTAKES))
-def test_perfect_submission_passes_every_graded_cell(assignment, tmp_path):
-    check_perfect(assignment, tmp_path)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("assignment", sorted(MISTAKES))
-def test_wrong_answers_fail_exactly_their_cells(assignment, tmp_path):
-    check_wrong(assignment, MISTAKES[assignment], tmp_path)
+(test_mistakes_break_disjoint_cells, test_perfect_submission_passes_every_graded_cell,
+ test_wrong_answers_fail_exactly_their_cells) = wrong_answer_tests(MISTAKES)

@@ -9,9 +9,7 @@ failing graded cells must be exactly the union of the mistakes' expected failure
 
 from __future__ import annotations
 
-import pytest
-
-from wrong_answers import check_disjoint, check_perfect, check_wrong
+from wrong_answers import wrong_answer_tests
 
 ASSIGNMENT = "scaling_up"
 
@@ -107,16 +105,5 @@ def suggest_lr(rates, losses):
 }
 
 
-def test_mistakes_break_disjoint_cells():
-    """The design needs each mistake to own its failures; check that before executing anything."""
-    check_disjoint(ASSIGNMENT, MISTAKES)
-
-
-@pytest.mark.slow
-def test_perfect_submission_passes_every_graded_cell(tmp_path):
-    check_perfect(ASSIGNMENT, tmp_path)
-
-
-@pytest.mark.slow
-def test_wrong_answers_fail_exactly_their_cells(tmp_path):
-    check_wrong(ASSIGNMENT, MISTAKES, tmp_path)
+(test_mistakes_break_disjoint_cells, test_perfect_submission_passes_every_graded_cell,
+ test_wrong_answers_fail_exactly_their_cells) = wrong_answer_tests({ASSIGNMENT: MISTAKES})

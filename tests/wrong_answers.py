@@ -123,3 +123,37 @@ def check_wrong(assignment: str, mistakes: Mistakes, workdir: pathlib.Path) -> N
         assert not missed, f"{assignment}: the mistake {name!r} should fail {sorted(missed)}, but they passed"
     extra = {cell: err for cell, err in failing.items() if cell not in expected}
     assert not extra, f"{assignment}: cells no mistake touches failed: {extra}"
+
+
+def wrong_answer_tests(mistakes_by_assignment: dict[str, Mistakes]):
+    """The three tests of a wrong-answers module, for its ``{assignment: mistakes}`` table.
+
+    Each module binds them to test names, so pytest collects them there::
+
+        (test_mistakes_break_disjoint_cells, test_perfect_submission_passes_every_graded_cell,
+         test_wrong_answers_fail_exactly_their_cells) = wrong_answer_tests(MISTAKES)
+
+    The first checks the table (no execution); the other two execute notebooks (marked slow).
+    """
+    import pytest
+
+    names = sorted(mistakes_by_assignment)
+
+    @pytest.mark.parametrize("assignment", names)
+    def disjoint(assignment):
+        """The design needs each mistake to own its failures; check that before executing anything."""
+        check_disjoint(assignment, mistakes_by_assignment[assignment])
+
+    @pytest.mark.slow
+    @pytest.mark.parametrize("assignment", names)
+    def perfect(assignment, tmp_path):
+        """The source notebook, solutions and hidden tests kept, passes every graded cell (and shows alt text)."""
+        check_perfect(assignment, tmp_path)
+
+    @pytest.mark.slow
+    @pytest.mark.parametrize("assignment", names)
+    def wrong(assignment, tmp_path):
+        """All the mistakes at once: exactly the cells they own fail."""
+        check_wrong(assignment, mistakes_by_assignment[assignment], tmp_path)
+
+    return disjoint, perfect, wrong
