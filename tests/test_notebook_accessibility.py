@@ -50,13 +50,17 @@ def test_headings_start_at_one_title_and_never_skip_a_level(path):
         assert level <= before + 1, f"{path.name}: heading {text!r} jumps from level {before} to {level}"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_figures_are_shown_with_alt_text(path):
+def code_cells(path):
+    """(grade_id or 'cell N', source) of every code cell of the notebook at ``path``."""
     nb = nbformat.read(path, as_version=4)
     for index, cell in enumerate(nb.cells):
-        if cell.cell_type != "code":
-            continue
-        name = cell.metadata.get("nbgrader", {}).get("grade_id", f"cell {index}")
+        if cell.cell_type == "code":
+            yield cell.metadata.get("nbgrader", {}).get("grade_id", f"cell {index}"), cell
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_figures_are_shown_with_alt_text(path):
+    for name, cell in code_cells(path):
         assert "plt.show()" not in cell.source, (
             f"{path.name}:{name} uses plt.show(); use lrlab.plotting.show(fig, alt='...') so the figure has alt text"
         )
@@ -67,11 +71,7 @@ def test_figures_are_shown_with_alt_text(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_several_curves_are_not_told_apart_by_colour_alone(path):
-    nb = nbformat.read(path, as_version=4)
-    for index, cell in enumerate(nb.cells):
-        if cell.cell_type != "code":
-            continue
-        name = cell.metadata.get("nbgrader", {}).get("grade_id", f"cell {index}")
+    for name, cell in code_cells(path):
         lines = cell.source.splitlines()
         loops = [i for i, line in enumerate(lines) if line.lstrip().startswith("for ")]
         looped_plot = any(".plot(" in line for i in loops for line in lines[i + 1:i + 12])
