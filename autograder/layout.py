@@ -116,13 +116,14 @@ def _looks_like_repo(path: Path) -> bool:
     )
 
 
-def find_repo(repo: os.PathLike | str | None = None) -> Repo:
+def find_repo(repo: "Repo | os.PathLike | str | None" = None) -> Repo:
     """Locate the course repository.
 
     Parameters
     ----------
-    repo : path-like, optional
-        Explicit repository root (the CLI's ``--repo``). When omitted, the current
+    repo : Repo or path-like, optional
+        Explicit repository root (the CLI's ``--repo``), or a :class:`Repo` (returned as
+        it is). When omitted, the current
         directory and its parents are searched for a folder holding ``solutions/``
         (and ``pyproject.toml`` or ``exercises/``); failing that, the checkout this
         package was installed from is used.
@@ -136,6 +137,8 @@ def find_repo(repo: os.PathLike | str | None = None) -> Repo:
     AutograderError
         If ``repo`` has no ``solutions/`` folder, or no repository can be found.
     """
+    if isinstance(repo, Repo):
+        return repo
     if repo is not None:
         root = Path(repo).expanduser().resolve()
         if not (root / "solutions").is_dir():
