@@ -129,6 +129,10 @@ def _python_roots() -> list[str]:
     roots = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix)}
     exe = os.path.realpath(sys.executable)
     roots.add(os.path.dirname(os.path.dirname(exe)))
+    # The worker is started as sys.executable, unresolved: a venv reached through a symlink (a
+    # symlinked .venv, /home -> /var/home) must exist in the box under that name too.
+    roots.add(os.path.abspath(sys.prefix))
+    roots.add(os.path.dirname(os.path.dirname(os.path.abspath(sys.executable))))
     return sorted(r for r in roots if not r.startswith("/usr"))
 
 
