@@ -161,7 +161,11 @@ def make_config(
         SandboxExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
         AssignLatePenalties, CheckCellMetadata,
     ]
-    c.GenerateFeedback.preprocessors = [HideHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]
+    from .feedback import FeedbackCells, configure as configure_feedback
+
+    # Feedback pages: our template on nbgrader's (math offline, named tests, helper code folded).
+    c.GenerateFeedback.preprocessors = [HideHiddenTests, GetGrades, FeedbackCells, CSSHTMLHeaderPreprocessor]
+    configure_feedback(c)
     c.SandboxExecute.source_root = str(course.repo.solutions)
     c.SandboxExecute.course_root = str(course.root)
     if timeout is not None:

@@ -868,11 +868,13 @@ def generate_feedback(
             f"nothing autograded{' for ' + who if who else ''} in {course.root}: run "
             "`python -m autograder grade SUBMISSIONS` first (submissions that failed to grade have no feedback)"
         )
+    from .feedback import write_feedback
+
     quiet(verbose)
     api = make_api(course)
     files, problems = [], []
     for sid, name in pairs:
-        result = api.generate_feedback(name, sid, force=True)
+        result = write_feedback(api, name, sid)  # nbgrader's generate_feedback, with our page (feedback.py)
         if verbose and result.get("log"):
             print(result["log"], file=sys.stderr, end="")
         if not result["success"]:
