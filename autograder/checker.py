@@ -108,6 +108,7 @@ class Student:
         self.config = SandboxConfig(**job.get("sandbox", {}))
         self.proc: subprocess.Popen | None = None
         self.ep = Endpoint(-1, -1)
+        self.ep.cache_rng = True  # the worker runs code only when asked (see Endpoint.cache_rng)
         self.restarts = 0
         self.mode = None
 
@@ -124,6 +125,7 @@ class Student:
         self.ep.reader = _Reader(self.proc.stdout.fileno(), self.proc.stderr.fileno(), self.capture.write)
         self.ep.wfd = self.proc.stdin.fileno()
         self.ep.generation += 1
+        self.ep._rng_synced = None  # a fresh worker: its generators are its own until the next call
         self.ep.objects.clear()
         self.ep._ids.clear()
 

@@ -13,7 +13,15 @@ student's function can take the checker's callables and return closures, and the
 checker's tests still only ever compare plain data they decoded themselves.
 
 Arrays given as arguments are copied back when the callee changed them in place,
-so "does not modify its input" tests keep their meaning.
+so "does not modify its input" tests keep their meaning. Likewise the **global
+random generators** (numpy's legacy ``np.random`` and torch's CPU generator) travel
+with every call: the callee's generators are set to the caller's
+states before the call, and whatever the call did to them (drew numbers, reseeded)
+is copied back afterwards. So a test that compares ``torch.get_rng_state()`` before
+and after calling a student's function observes the student's process, as it would
+in one kernel. (Python's ``random`` module is left out: reading its state costs
+~20 us, several times a call, and no numeric notebook's test observes it.) A handle to a function also carries its ``__name__``,
+``__qualname__`` and ``__doc__``, so messages that name the function work.
 
 Wire format: one frame = 8-byte header (JSON length, buffer count) + UTF-8 JSON +
 length-prefixed raw buffers (array bytes, never pickled).
@@ -92,6 +100,99 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         n = os.write(fd, view)
         view = view[n:]
+
+
+# --------------------------------------------------------------------------- global random state
+
+#: Longest name or docstring a handle carries (they only go into messages).
+_MAX_NAME, _MAX_DOC = 200, 4000
+
+
+def rng_states(names=None) -> dict:
+    """The states of this process's global random generators, for the modules already imported.
+
+    Parameters
+    ----------
+    names : iterable of str, optional
+        Only these generators (``"numpy"``, ``"torch"``); default both.
+
+    Returns
+    -------
+    dict
+        ``{"numpy": ..., "torch": ...}``, each present only when that module
+        is in ``sys.modules`` (a module nobody imported has no state worth carrying), in
+        the form :func:`set_rng_states` takes and the codec carries cheaply.
+    """
+    out = {}
+    np = _np()
+    names = set(_RNG_NAMES if names is None else names)
+    if np is not None and hasattr(np, "random") and "numpy" in names:
+        out["numpy"] = np.random.get_state(legacy=False)  # a dict; faster than the legacy tuple
+    torch = _torch()
+    if torch is not None and hasattr(torch, "get_rng_state") and "torch" in names:
+        out["torch"] = torch.get_rng_state()
+    return out
+
+
+_RNG_NAMES = ("numpy", "torch")
+
+
+def rng_fingerprint() -> dict:
+    """A cheap picture of the global generators that changes whenever one of their states does.
+
+    Taken around every call, so it must cost microseconds: torch's state as bytes and
+    numpy's Mersenne Twister words and position
+    read through its documented ``ctypes`` interface (the full ``get_state`` costs
+    ~40 us). Known blind spot: a draw that numpy's legacy ``randn``/``normal`` serves
+    from its cached second Gaussian moves no Mersenne Twister word; the next draw does.
+    """
+    out = {}
+    np = _np()
+    if np is not None and hasattr(np, "random"):
+        out["numpy"] = _numpy_words(np)
+    torch = _torch()
+    if torch is not None and hasattr(torch, "get_rng_state"):
+        out["torch"] = torch.get_rng_state().numpy().tobytes()
+    return out
+
+
+def _numpy_words(np) -> object:
+    try:
+        bitgen = np.random.mtrand._rand._bit_generator
+        if type(bitgen).__name__ == "MT19937":
+            import ctypes
+
+            # struct mt19937_state { uint32_t key[624]; int pos; }
+            return ctypes.string_at(bitgen.ctypes.state_address, 624 * 4 + 4)
+    except (AttributeError, TypeError, ValueError):
+        pass
+    state = np.random.get_state(legacy=False)
+    return state["state"]["key"].tobytes(), state["state"]["pos"], state["has_gauss"], state["gauss"]
+
+
+def _changed_generators(before: dict, after: dict) -> list:
+    return [name for name in after if name in before and before[name] != after[name]]
+
+
+def set_rng_states(states) -> None:
+    """Set this process's global generators to ``states`` (those of :func:`rng_states`).
+
+    Only generators of modules imported here are set. A state that is not a valid
+    state of its generator is a :class:`ProtocolError` (a broken or hostile peer).
+    """
+    if not isinstance(states, dict):
+        raise ProtocolError("invalid random state: not a mapping")
+    for name, state in states.items():
+        try:
+            if name == "numpy" and _np() is not None:
+                _np().random.set_state(state if isinstance(state, dict) else tuple(state))
+            elif name == "torch" and _torch() is not None:
+                torch = _torch()
+                if not isinstance(state, torch.Tensor) or state.dtype != torch.uint8:
+                    raise TypeError("not a uint8 tensor")
+                torch.set_rng_state(state.cpu())
+        except (TypeError, ValueError, RuntimeError, OverflowError) as exc:
+            raise ProtocolError(f"invalid random state for {name!r} ({exc})") from None
 
 
 class _Reader:
@@ -199,6 +300,14 @@ class Endpoint:
         self._seq = 0
         self._pending: list[int] = []
         self._serving: list[int] = []
+        self._rng_reply: dict[int, dict] = {}
+        #: True on the checker's side: the worker runs code only when asked, so the
+        #: generator states both sides had when the last call returned still hold
+        #: until this side sends anything else, and need not travel again.
+        self.cache_rng = False
+        self._rng_synced: dict | None = None
+        self._rng_applied = 0  # how many replies brought generator states back
+        self._served = 0  # how many of the peer's requests this side has served
 
     # ---- objects we hand out
     def export(self, obj) -> int:
@@ -260,7 +369,10 @@ class Endpoint:
         pd = _pd()
         if pd is not None and type(obj) in (pd.DataFrame, pd.Series):
             return self._encode_pandas(obj, buffers, depth)
-        return {"~": "ref", "id": self.export(obj), "type": type(obj).__name__, "call": callable(obj)}
+        node = {"~": "ref", "id": self.export(obj), "type": type(obj).__name__, "call": callable(obj)}
+        if node["call"]:
+            node.update(_names_of(obj))
+        return node
 
     def _encode_pandas(self, obj, buffers, depth):
         pd = _pd()
@@ -316,7 +428,9 @@ class Endpoint:
             except KeyError:
                 raise ProtocolError(f"unknown object id {node['id']!r}") from None
         if tag == "ref":
-            return Remote(self, int(node["id"]), str(node.get("type", "object")), bool(node.get("call")))
+            meta = {key: node[key][:limit] for key, limit in (("name", _MAX_NAME), ("qualname", _MAX_NAME),
+                                                              ("doc", _MAX_DOC)) if isinstance(node.get(key), str)}
+            return Remote(self, int(node["id"]), str(node.get("type", "object")), bool(node.get("call")), meta)
         if tag in ("nd", "npscalar", "torch"):
             import numpy as np
 
@@ -371,6 +485,7 @@ class Endpoint:
         buffers: list = []
         header = {"op": "result", "re": self._serving[-1] if self._serving else 0,
                   "value": self.encode(value, buffers)}
+        extra = {**(extra or {}), **self._take_rng_reply()}
         if extra:
             for key, val in extra.items():
                 header[key] = self.encode(val, buffers)
@@ -380,8 +495,18 @@ class Endpoint:
         args = [a for a in getattr(exc, "args", ()) if type(a) in (str, int, float, bool)]
         if len(args) != len(getattr(exc, "args", ())):
             args = None
-        self.send({"op": "error", "re": self._serving[-1] if self._serving else 0, "type": type(exc).__name__,
-                   "message": _safe_str(exc), "args": args, "traceback": tb_text})
+        header = {"op": "error", "re": self._serving[-1] if self._serving else 0, "type": type(exc).__name__,
+                  "message": _safe_str(exc), "args": args, "traceback": tb_text}
+        buffers: list = []
+        rng = self._take_rng_reply()
+        if rng:
+            header["rng"] = self.encode(rng["rng"], buffers)
+        self.send(header, buffers)
+
+    def _take_rng_reply(self) -> dict:
+        """``{"rng": changes}`` when the call being answered changed global generators (once)."""
+        changes = self._rng_reply.pop(self._serving[-1] if self._serving else 0, None)
+        return {"rng": changes} if changes else {}
 
     def request(self, op: str, **fields):
         """Send a request and serve the peer's requests until the answer comes; return it.
@@ -398,8 +523,10 @@ class Endpoint:
         buffers: list = []
         self._seq += 1
         header = {"op": op, "seq": self._seq}
+        if not (op == "invoke" and fields.get("what") == "call"):
+            self._rng_synced = None  # the peer may run code that draws
         for key, val in fields.items():
-            header[key] = self.encode(val, buffers) if key in ("args", "kwargs", "value") else val
+            header[key] = self.encode(val, buffers) if key in ("args", "kwargs", "value", "rng") else val
         try:
             self.send(header, buffers)
         except (BrokenPipeError, OSError) as exc:
@@ -415,6 +542,9 @@ class Endpoint:
                 expected = self._pending.pop() if self._pending else None
                 if msg.get("re") != expected:
                     raise ProtocolError(f"an answer to request {msg.get('re')!r} came while waiting for {expected!r}")
+                if "rng" in msg:  # the call drew from or reseeded the other side's global generators
+                    set_rng_states(self.decode(msg["rng"], bufs))
+                    self._rng_applied += 1
             if kind == "result":
                 value = self.decode(msg.get("value"), bufs)
                 mutated = msg.get("mutated")
@@ -433,6 +563,7 @@ class Endpoint:
             self.send({"op": "error", "type": "ProtocolError", "message": f"unknown op {op!r}", "traceback": ""})
             return
         self._serving.append(msg.get("seq", 0))
+        self._served += 1
         try:
             handler(msg, bufs)
         except (WorkerGone, KeyboardInterrupt):
@@ -451,8 +582,19 @@ class Endpoint:
         args = self.decode(msg.get("args", []), bufs)
         kwargs = self.decode(msg.get("kwargs", {"~": "dict", "v": []}), bufs)
         if what == "call":
+            if "rng" in msg:  # run the call from the caller's generator states, as in one process
+                states = self.decode(msg["rng"], bufs)
+                if states:  # empty: the caller's states are those this side had when its last call returned
+                    set_rng_states(states)
+                rng_before = rng_fingerprint()
             before = _snapshots(args, kwargs)
-            value = target(*args, **kwargs)
+            try:
+                value = target(*args, **kwargs)
+            finally:
+                if "rng" in msg:
+                    changed = _changed_generators(rng_before, rng_fingerprint())
+                    if changed:
+                        self._rng_reply[self._serving[-1] if self._serving else 0] = rng_states(changed)
             changed = _changed(before)
             self.reply_value(value, {"mutated": changed} if changed else None)
             return
@@ -557,14 +699,15 @@ class Remote:
     handle. Raises :class:`WorkerGone` once the other side was restarted.
     """
 
-    __slots__ = ("_endpoint", "_ref", "_type", "_callable", "_generation")
+    __slots__ = ("_endpoint", "_ref", "_type", "_callable", "_generation", "_meta")
 
-    def __init__(self, endpoint: Endpoint, ref: int, type_name: str, is_callable: bool):
+    def __init__(self, endpoint: Endpoint, ref: int, type_name: str, is_callable: bool, meta: dict | None = None):
         object.__setattr__(self, "_endpoint", endpoint)
         object.__setattr__(self, "_ref", ref)
         object.__setattr__(self, "_type", type_name)
         object.__setattr__(self, "_callable", is_callable)
         object.__setattr__(self, "_generation", endpoint.generation)
+        object.__setattr__(self, "_meta", dict(meta or {}))
 
     def _invoke(self, what, *args, **kwargs):
         ep = self._endpoint
@@ -573,7 +716,28 @@ class Remote:
                 "StaleHandle",
                 f"this {self._type} belonged to a student process that was stopped; run the cell that made it again",
             )
-        return ep.request("invoke", id=self._ref, what=what, args=list(args), kwargs=kwargs)
+        if what != "call":
+            return ep.request("invoke", id=self._ref, what=what, args=list(args), kwargs=kwargs)
+        # The call runs from this side's generator states, and what it does to them comes back.
+        mine = rng_fingerprint() if ep.cache_rng else None
+        same = mine is not None and ep._rng_synced is not None and mine == ep._rng_synced
+        ep._rng_synced = None
+        events = (ep._rng_applied, ep._served)
+        try:
+            result = ep.request("invoke", id=self._ref, what=what, args=list(args), kwargs=kwargs,
+                                rng={} if same else rng_states())
+        except Exception:
+            # the call raised on the other side: its generators came back with the error
+            if ep.cache_rng:
+                ep._rng_synced = rng_fingerprint()
+            raise
+        if ep.cache_rng:  # unchanged on both sides unless states came back or the peer called us meanwhile
+            ep._rng_synced = mine if (ep._rng_applied, ep._served) == events else rng_fingerprint()
+        return result
+
+    @property
+    def __doc__(self):  # noqa: D105 - the docstring of the function on the other side
+        return self._meta.get("doc")
 
     def __call__(self, *args, **kwargs):
         result = self._invoke("call", *args, **kwargs)
@@ -584,6 +748,8 @@ class Remote:
         return result
 
     def __getattr__(self, name):
+        if name in ("__name__", "__qualname__") and name.strip("_") in self._meta:
+            return self._meta[name.strip("_")]
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
         return self._invoke("getattr", name)
@@ -631,6 +797,20 @@ class Remote:
 
     def __hash__(self):
         return hash((id(self._endpoint), self._ref))
+
+
+def _names_of(obj) -> dict:
+    """``__name__``, ``__qualname__`` and ``__doc__`` of a callable, those that are strings."""
+    out = {}
+    for key, attr, limit in (("name", "__name__", _MAX_NAME), ("qualname", "__qualname__", _MAX_NAME),
+                             ("doc", "__doc__", _MAX_DOC)):
+        try:
+            value = getattr(obj, attr, None)
+        except Exception:  # noqa: BLE001 - a property of the student's that raises
+            value = None
+        if isinstance(value, str):
+            out[key] = value[:limit]
+    return out
 
 
 class _MutationReply(tuple):

@@ -591,6 +591,21 @@ def test_right_reply_is_accepted(raw):
     assert raw.ep.wait() == (1, "a")
 
 
+@pytest.mark.parametrize("state", [
+    {"~": "dict", "v": [["torch", {"~": "tuple", "v": [1, 2]}]]},  # not a tensor
+    {"~": "dict", "v": [["numpy", {"~": "dict", "v": [["bit_generator", "PCG64"]]}]]},  # not a state numpy takes
+    [1, 2],  # not a mapping
+], ids=["torch", "numpy", "list"])
+def test_a_reply_carrying_an_invalid_random_state_is_a_protocol_error(raw, state):
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    raw.ep.post("echo", value=1)
+    raw.frame({"op": "result", "re": 1, "value": 1, "rng": state})
+    with pytest.raises(ProtocolError, match="invalid random state"):
+        raw.ep.wait()
+    assert torch.equal(before, torch.get_rng_state())
+
+
 def test_no_answer_before_the_deadline_is_a_cell_timeout(raw):
     raw.ep.deadline = time.monotonic() + 0.2
     start = time.monotonic()
@@ -676,3 +691,184 @@ def test_worker_that_dies_is_worker_gone(worker):
 
 def test_module_exports():
     assert set(rpc.__all__) >= {"Endpoint", "Remote", "RemoteError", "WorkerGone", "CellTimeout", "ProtocolError"}
+
+
+# --------------------------------------------------------------------------- what a handle tells about itself
+
+
+STUDENT_FUNCTIONS = """
+import numpy as np
+import torch
+
+
+def noisy_mean(n, seed=0):
+    \"\"\"Mean of n standard normals.\"\"\"
+    gen = torch.Generator().manual_seed(seed)
+    return float(torch.randn(n, generator=gen).mean())
+
+
+class Schedules:
+    def cosine(self, t):
+        return 0.5 * (1 + np.cos(np.pi * t))
+
+
+schedules = Schedules()
+cosine = schedules.cosine
+
+
+class Sneaky:
+    def __call__(self, x):
+        return x
+
+    @property
+    def __name__(self):
+        raise RuntimeError("no name for you")
+
+
+sneaky = Sneaky()
+"""
+
+
+def test_a_handle_to_a_function_carries_its_name_qualname_and_doc(worker):
+    worker.request("exec", source=STUDENT_FUNCTIONS, name="a")
+    names = worker.request("get", names=["noisy_mean", "cosine", "sneaky"])
+    f, method, sneaky = names["noisy_mean"], names["cosine"], names["sneaky"]
+    assert type(f) is Remote
+    assert (f.__name__, f.__qualname__, f.__doc__) == ("noisy_mean", "noisy_mean", "Mean of n standard normals.")
+    assert (method.__name__, method.__qualname__, method.__doc__) == ("cosine", "Schedules.cosine", None)
+    with pytest.raises(AttributeError):  # a name the student's object refused to give
+        sneaky.__name__
+    assert sneaky(3) == 3
+
+
+def test_a_check_that_names_the_function_gives_its_hint(worker):
+    """The instructors' check_raises builds its message with func.__name__ (it used to raise AttributeError)."""
+    worker.request("exec", source="def gaussian_kl(mean_q, var_q):\n    return 0.0\n", name="b")
+    student = worker.request("get", names=["gaussian_kl"])["gaussian_kl"]
+
+    def check_raises(func, what, *args):
+        try:
+            func(*args)
+        except ValueError:
+            return
+        raise AssertionError(f"{func.__name__}({what}=<bad value>) should raise a ValueError naming {what!r}")
+
+    with pytest.raises(AssertionError, match=r"^gaussian_kl\(var_q=<bad value>\) should raise"):
+        check_raises(student, "var_q", 0.0, 0.0)
+
+
+def test_a_long_name_is_cut(worker):
+    worker.request("exec", source="def f():\n    pass\nf.__name__ = 'x' * 10_000\n", name="c")
+    assert worker.request("get", names=["f"])["f"].__name__ == "x" * rpc._MAX_NAME
+
+
+# --------------------------------------------------------------------------- global random generators
+
+
+GENERATOR_USERS = """
+import numpy as np
+import torch
+
+
+def seeds_torch(x):
+    torch.manual_seed(0)
+    return x
+
+
+def seeds_numpy(x):
+    np.random.seed(0)
+    return x
+
+
+def draws(x):
+    return float(torch.randn(1)) + float(np.random.rand())
+
+
+def own_generator(x):
+    return float(torch.randn(1, generator=torch.Generator().manual_seed(1))) + np.random.default_rng(1).random()
+
+
+def draws_then_fails(x):
+    torch.randn(3)
+    raise ValueError("no")
+
+
+def calls_back(f):
+    return f() + float(torch.randn(1))
+"""
+
+
+@pytest.fixture
+def generators(worker):
+    worker.request("exec", source=GENERATOR_USERS, name="gen")
+    names = ["seeds_torch", "seeds_numpy", "draws", "own_generator", "draws_then_fails", "calls_back"]
+    return worker, worker.request("get", names=names)
+
+
+def global_states():
+    return torch.get_rng_state(), np.random.get_state()[1].copy(), np.random.get_state()[2]
+
+
+def same(a, b):
+    return torch.equal(a[0], b[0]) and np.array_equal(a[1], b[1]) and a[2] == b[2]
+
+
+@pytest.mark.parametrize("name", ["seeds_torch", "seeds_numpy", "draws", "draws_then_fails"])
+def test_a_call_that_touches_the_global_generators_changes_the_checkers(generators, name):
+    """The hidden tests' `state = torch.get_rng_state(); f(); assert state == ...` sees the student's process."""
+    _, student = generators
+    torch.manual_seed(123)
+    np.random.seed(123)
+    before = global_states()
+    try:
+        student[name](1)
+    except ValueError:
+        pass
+    assert not same(before, global_states()), f"{name} drew from or reseeded a global generator in the worker"
+
+
+def test_a_call_with_its_own_generators_leaves_the_checkers_alone(generators):
+    _, student = generators
+    for _ in range(3):  # the first call sends the states, the next ones use the cache
+        before = global_states()
+        student["own_generator"](1)
+        assert same(before, global_states())
+
+
+def test_a_student_draws_the_numbers_one_process_would(generators):
+    worker, student = generators
+    for round_ in range(3):
+        torch.manual_seed(round_)
+        np.random.seed(round_)
+        remote = student["draws"](0)
+        torch.manual_seed(round_)
+        np.random.seed(round_)
+        local = float(torch.randn(1)) + float(np.random.rand())
+        assert remote == local
+        worker.request("exec", source="import torch\n_ = torch.randn(7)", name=f"top{round_}")  # drifts the worker
+
+
+def test_the_cache_sees_draws_in_the_checker_between_calls(generators):
+    _, student = generators
+    torch.manual_seed(5)
+    np.random.seed(5)
+    student["own_generator"](1)  # both sides agree now, so the next call may skip sending the states
+    torch.randn(4)
+    np.random.rand(3)  # ... unless the checker moved on meanwhile, as here
+    t_state, n_state = torch.get_rng_state(), np.random.get_state()
+    expected = float(torch.randn(1)) + float(np.random.rand())
+    torch.set_rng_state(t_state)
+    np.random.set_state(n_state)
+    assert student["draws"](0) == expected
+
+
+def test_generators_travel_through_callbacks_both_ways(generators):
+    _, student = generators
+
+    def checker_draws():
+        return float(torch.randn(1))
+
+    torch.manual_seed(9)
+    remote = student["calls_back"](checker_draws)
+    torch.manual_seed(9)
+    assert remote == float(torch.randn(1)) + float(torch.randn(1))
