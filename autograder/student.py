@@ -1,24 +1,32 @@
 """The students' side: a local JupyterLab workspace with nbgrader's assignment list, and per-assignment downloads.
 
 ``make lab`` calls :func:`prepare_workspace` and opens JupyterLab in ``workspace/``
-(ignored by git). The workspace gets an ``nbgrader_config.py`` that points
-nbgrader's student extensions at a local *exchange* (``workspace/.exchange``) in
-which every released assignment of ``exercises/`` is offered: the **Assignments**
-tab lists them, **Fetch** copies one into ``workspace/<assignment>/`` (your
-working copy; ``exercises/`` stays untouched), the **Validate** button runs the
+(ignored by git) with ``JUPYTER_CONFIG_DIR`` set to ``workspace/.jupyter`` (hidden
+from the file browser). That folder points nbgrader's student extensions at a local
+*exchange* (``workspace/.exchange``) in which every released assignment of
+``exercises/`` is offered, and switches off what students do not use: nbgrader's
+instructor panels (Formgrader, Create Assignment, Course List), the *Fetch Feedback*
+button (feedback never arrives in a local exchange) and JupyterLab's first-start
+question about Jupyter news. The **Assignments** tab lists the assignments in course
+order (:func:`course_order`), **Fetch** copies one into ``workspace/<assignment>/``
+(your working copy; ``exercises/`` stays untouched), the **Validate** button runs the
 visible tests, and **Submit** leaves a time-stamped copy in the exchange's
 ``inbound/`` folder (hand in the notebook itself the way your course says).
 
 :func:`make_bundle` writes ``<assignment>.zip``: the student notebook plus what it
 needs outside the repository (the ``lrlab`` helpers it imports, without the
-modules that solve the assignment; the self-check; the pinned requirements; a
-README with the steps).
+modules that solve the assignment; the self-check; the packages they import,
+pinned as in ``requirements.txt``; a README with the steps).
 """
 
 from __future__ import annotations
 
+import ast
+import json
 import os
+import re
 import shutil
+import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,14 +35,17 @@ import nbformat
 
 from .layout import AutograderError, Repo, find_repo
 
-__all__ = ["COURSE_ID", "Workspace", "prepare_workspace", "make_bundle", "forbidden_of", "student_requirements"]
+__all__ = [
+    "COURSE_ID", "Workspace", "prepare_workspace", "course_order", "make_bundle", "bundle_readme", "bundle_modules",
+    "forbidden_of", "student_requirements",
+]
 
 #: The course id the local exchange files assignments under.
 COURSE_ID = "lrlab"
 
 _CONFIG = '''\
-# Written by `python -m autograder workspace` (make lab): nbgrader's student extensions
-# (Assignments tab, Validate button) use a local exchange. Rewritten at every `make lab`.
+# Written by `python -m autograder lab` (what `make lab` runs), again at every start: nbgrader's
+# student extensions (Assignments tab, Validate button) use the workspace's local exchange.
 c = get_config()  # noqa: F821
 c.CourseDirectory.course_id = {course!r}
 c.Exchange.root = {exchange!r}
@@ -43,6 +54,29 @@ c.Exchange.assignment_dir = {root!r}
 c.Exchange.cache = {cache!r}
 '''
 
+#: nbgrader's instructor-side JupyterLab plugins and server extensions: not for students.
+INSTRUCTOR_LAB_PLUGINS = (
+    "@jupyter/nbgrader:formgrader",
+    "@jupyter/nbgrader:create-assignment",
+    "@jupyter/nbgrader:course-list",
+)
+INSTRUCTOR_SERVER_EXTENSIONS = (
+    "nbgrader.server_extensions.formgrader",
+    "nbgrader.server_extensions.course_list",
+)
+
+#: Hides nbgrader's "Fetch Feedback" button (in the Submitted list): feedback never reaches a
+#: local exchange, the instructor sends it (python -m autograder feedback).
+_CUSTOM_CSS = '''\
+/* Written by `python -m autograder lab` (make lab). Feedback never arrives in this local
+   exchange (your instructor sends it), so the Assignments tab shows no "Fetch Feedback". */
+#submitted_assignments_list .item_status button {
+  display: none;
+}
+'''
+
+#: JupyterLab's first-start question "receive official Jupyter news?" answered no (and no update check).
+_NEWS_SETTINGS = {"fetchNews": "false", "checkForUpdates": False}
 
 @dataclass(frozen=True)
 class Workspace:
@@ -55,20 +89,60 @@ class Workspace:
     exchange : Path
         nbgrader's exchange root (``<root>/.exchange``).
     assignments : tuple of str
-        The assignments offered in the exchange's ``outbound/`` folder.
+        The assignments offered in the exchange's ``outbound/`` folder, in course order.
+    config_dir : Path
+        The Jupyter configuration folder the lab runs with (``<root>/.jupyter``, its
+        ``JUPYTER_CONFIG_DIR``): ``nbgrader_config.py``, the server and page config, the
+        Assignments tab's CSS and JupyterLab's user settings.
     """
 
     root: Path
     exchange: Path
     assignments: tuple[str, ...]
+    config_dir: Path
+
+
+def course_order(repo: Repo | os.PathLike | str | None = None) -> list[str]:
+    """The assignments in course order: as the table of ``book/assignments.md`` lists them.
+
+    The table (and the README's, which follows it) runs chapter by chapter, ``schedules``
+    first. Released assignments the table does not name yet come last, by name.
+    """
+    repo = find_repo(repo)
+    released = sorted(
+        p.name for p in (repo.root / "exercises").iterdir() if p.is_dir() and any(p.glob("*.ipynb"))
+    ) if (repo.root / "exercises").is_dir() else []
+    order: list[str] = []
+    page = repo.root / "book" / "assignments.md"
+    if page.is_file():
+        for line in page.read_text(encoding="utf-8").splitlines():
+            cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.lstrip().startswith("|") else []
+            for cell in cells:
+                m = re.fullmatch(r"`([A-Za-z0-9_]+)`", cell)
+                if m and m.group(1) in released and m.group(1) not in order:
+                    order.append(m.group(1))
+                    break
+    return order + [name for name in released if name not in order]
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
 
 
 def prepare_workspace(repo: Repo | os.PathLike | str | None = None, root: os.PathLike | str | None = None) -> Workspace:
-    """Create (or refresh) the student workspace and its local nbgrader exchange.
+    """Create (or refresh) the student workspace, its Jupyter configuration and its local nbgrader exchange.
 
     Every assignment of ``exercises/`` is copied to ``<exchange>/<course>/outbound/``,
     replacing an older copy there, so the Assignments tab always offers the current
-    release. Nothing the student fetched or wrote is touched.
+    release. ``<root>/.jupyter/`` (the lab's ``JUPYTER_CONFIG_DIR``, hidden from the file
+    browser) gets ``nbgrader_config.py`` (the exchange), ``jupyter_server_config.json``
+    (nbgrader's instructor server extensions off, :mod:`autograder.labext` on, with the
+    course order), ``labconfig/page_config.json`` (the instructor lab plugins off),
+    ``custom/custom.css`` (no *Fetch Feedback* button) and, unless the student changed it,
+    the notification setting that answers JupyterLab's news question with no. Nothing
+    the student fetched or wrote is touched.
 
     Parameters
     ----------
@@ -88,7 +162,7 @@ def prepare_workspace(repo: Repo | os.PathLike | str | None = None, root: os.Pat
     """
     repo = find_repo(repo)
     exercises = repo.root / "exercises"
-    names = sorted(p.name for p in exercises.iterdir() if p.is_dir() and any(p.glob("*.ipynb"))) if exercises.is_dir() else []
+    names = course_order(repo)
     if not names:
         raise AutograderError(
             f"no released assignment in {exercises}: run `python -m autograder release` first "
@@ -105,10 +179,26 @@ def prepare_workspace(repo: Repo | os.PathLike | str | None = None, root: os.Pat
         if dest.exists():
             shutil.rmtree(dest)
         shutil.copytree(exercises / name, dest, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-    (root / "nbgrader_config.py").write_text(
-        _CONFIG.format(course=COURSE_ID, exchange=str(exchange), root=str(root), cache=str(root / ".nbgrader-cache")), encoding="utf-8"
-    )
-    return Workspace(root=root, exchange=exchange, assignments=tuple(names))
+    config_dir = root / ".jupyter"
+    _write_if_changed(config_dir / "nbgrader_config.py", _CONFIG.format(
+        course=COURSE_ID, exchange=str(exchange), root=str(root), cache=str(root / ".nbgrader-cache")))
+    old = root / "nbgrader_config.py"  # where earlier versions wrote it, in sight of the file browser
+    if old.is_file() and old.read_text(encoding="utf-8").startswith("# Written by `python -m autograder"):
+        old.unlink()
+    server = {
+        "ServerApp": {"jpserver_extensions": {**{e: False for e in INSTRUCTOR_SERVER_EXTENSIONS},
+                                              "autograder.labext": True}},
+        "LabApp": {"custom_css": True},
+        "CourseOrder": {"assignments": list(names)},
+    }
+    _write_if_changed(config_dir / "jupyter_server_config.json", json.dumps(server, indent=2) + "\n")
+    page = {"disabledExtensions": {plugin: True for plugin in INSTRUCTOR_LAB_PLUGINS}}
+    _write_if_changed(config_dir / "labconfig" / "page_config.json", json.dumps(page, indent=2) + "\n")
+    _write_if_changed(config_dir / "custom" / "custom.css", _CUSTOM_CSS)
+    news = config_dir / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    if not news.exists():  # the student's own choice, once made in the lab, is kept
+        _write_if_changed(news, json.dumps(_NEWS_SETTINGS, indent=2) + "\n")
+    return Workspace(root=root, exchange=exchange, assignments=tuple(names), config_dir=config_dir)
 
 
 def forbidden_of(notebook: os.PathLike | str) -> list[str]:
@@ -122,18 +212,25 @@ _README = """\
 {underline}
 
 This folder holds everything the assignment `{name}` of the course on learning-rate
-schedules needs outside the course repository.
+schedules needs outside the course repository:
 
   {notebooks}   the notebook you complete
   lrlab/            the course's helpers it imports (device choice, plotting, data, ...);
                     the modules that solve this assignment are left out on purpose
   autograder/       the self-check (below)
-  requirements.txt  the course's pinned Python packages that it needs
+  requirements.txt  the packages the notebook, the helpers and the self-check import, and
+                    JupyterLab, pinned to the versions the course is tested with
 
-Steps (Python 3.11; the first takes a few minutes, once):
+You need Python 3.11 (`python3.11 --version` says whether you have it). In this
+folder, once (a few minutes):
 
   python3.11 -m venv .venv
-  .venv/bin/python -m pip install -r requirements.txt      # Windows: .venv\\Scripts\\python
+{torch_step}  .venv/bin/python -m pip install -r requirements.txt
+
+(On Windows: `py -3.11 -m venv .venv`, and .venv\\Scripts\\python in place of .venv/bin/python.)
+{torch_note}
+Open the notebook:
+
   .venv/bin/jupyter lab {first}
 
 Write your code where a cell says `raise NotImplementedError()`, run the visible
@@ -147,67 +244,182 @@ notebook uses the GPU when torch sees one (`cuda`), else the CPU.
 Hand in the .ipynb file as your course says.
 """
 
-#: What a student's notebook, lrlab's helpers and the self-check import (distribution names).
-STUDENT_PACKAGES = (
-    "numpy", "scipy", "torch", "matplotlib", "scikit-learn", "pandas", "opacus", "tqdm",
-    "jupyterlab", "ipykernel", "nbgrader", "nbclient", "nbformat",
-)
+#: The torch step of README.txt: the CPU wheel from PyTorch's own index, before the rest.
+_TORCH_STEP = "  .venv/bin/python -m pip install {pin} --index-url https://download.pytorch.org/whl/cpu\n"
+_TORCH_NOTE = """
+The second line installs torch's CPU build (a few hundred MB) from PyTorch's own
+index. Without it, pip on Linux takes torch from PyPI, which is the CUDA build with
+NVIDIA's libraries (several GB): leave the line out only if you want torch to use an
+NVIDIA GPU. The assignment runs on a CPU in well under a minute. (On macOS and
+Windows PyPI's torch has no CUDA libraries; the line does no harm there.)
+"""
+
+#: The self-check's modules (``python -m autograder validate``) that a download ships, with an
+#: ``__init__`` of its own (:data:`_AUTOGRADER_INIT`): the real one imports the whole grader.
+SELF_CHECK_MODULES = ("__main__", "cli", "validate", "layout", "submissions", "_nbgrader")
+#: What the self-check imports on its way (module-level imports of SELF_CHECK_MODULES are
+#: stdlib or each other; `validate` imports these when it runs; tests/test_student.py records it).
+SELF_CHECK_PACKAGES = ("nbformat", "nbclient")
+#: Distributions a student needs that no shipped file imports, and why.
+TOOLS = {
+    "jupyterlab": "README.txt opens the notebook with `jupyter lab`",
+    "ipykernel": "the Python kernel that `jupyter lab` and `validate` run the notebook in",
+}
+_AUTOGRADER_INIT = '"""The course\'s self-check, as an assignment\'s download ships it: python -m autograder validate NOTEBOOK."""\n'
 
 
 def _canon(name: str) -> str:
-    import re
-
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def student_requirements(repo: Repo | os.PathLike | str | None = None) -> list[str]:
-    """The lines of ``requirements.txt`` a student needs: :data:`STUDENT_PACKAGES` and everything they depend on.
+def _code_cells(notebook: os.PathLike | str) -> list[str]:
+    """The notebook's code cells as Python (IPython magics and shell escapes left out)."""
+    nb = nbformat.read(os.fspath(notebook), as_version=4)
+    return ["\n".join(l for l in c.source.splitlines() if not l.lstrip().startswith(("%", "!")))
+            for c in nb.cells if c.cell_type == "code"]
 
-    The dependency closure is read from the installed distributions' metadata (the
-    course's ``.venv``), extras included (``jsonschema[format-nongpl]`` pulls its
-    format checkers), environment markers evaluated here; the versions are those
-    pinned in ``requirements.txt``. The book's and the tests' own tools (Sphinx,
-    Jupyter Book, pytest, Playwright, psycopg2) are left out.
+
+def _imports(source: str, module: str) -> set[str]:
+    """Absolute names of every module ``source`` (the module ``module``) imports, at any depth."""
+    package = module.rsplit(".", 1)[0] if "." in module else ""
+    if module.endswith(".__init__"):
+        package = module[: -len(".__init__")]
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1])
+                name = f"{base}.{node.module}" if node.module else base
+            else:
+                name = node.module or ""
+            found.add(name)
+            found.update(f"{name}.{a.name}" for a in node.names if a.name != "*")
+    return {n for n in found if n}
+
+
+def bundle_modules(assignment: str, repo: Repo | os.PathLike | str | None = None) -> dict[str, str | Path]:
+    """What a download of ``assignment`` ships besides the notebook: ``{path in the zip: file or text}``.
+
+    ``lrlab``: the modules the notebook imports and, in turn, the modules they import,
+    found by reading their ``import`` statements; the modules the notebook's
+    ``forbidden_modules`` names are replaced by stubs that raise an ImportError saying
+    why (all of them, so that importing one explains itself). ``autograder``: the
+    self-check, :data:`SELF_CHECK_MODULES` with an ``__init__`` that imports nothing.
+    """
+    repo = find_repo(repo)
+    notebooks = sorted((repo.root / "exercises" / assignment).glob("*.ipynb"))
+    forbidden = set()
+    for nb in notebooks:
+        forbidden.update(forbidden_of(nb))
+    queue = ["lrlab"]
+    for nb in notebooks:
+        for cell in _code_cells(nb):
+            queue.extend(n for n in _imports(cell, "__main__") if n.split(".")[0] == "lrlab")
+    shipped: dict[str, str | Path] = {}
+    seen = set()
+    while queue:
+        module = queue.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        parts = module.split(".")
+        if (repo.root.joinpath(*parts) / "__init__.py").is_file():
+            path, name = repo.root.joinpath(*parts) / "__init__.py", module + ".__init__"
+        else:
+            path, name = repo.root.joinpath(*parts).with_suffix(".py"), module
+        if not path.is_file() or module in forbidden:
+            continue  # a name imported from a module, not a module; or stubbed below
+        rel = path.relative_to(repo.root).as_posix()
+        if name == "lrlab.__init__" and "lrlab.schedules" in forbidden:
+            shipped[rel] = _INIT
+            continue
+        shipped[rel] = path
+        queue.extend(n for n in _imports(path.read_text(encoding="utf-8"), name) if n.split(".")[0] == "lrlab")
+    for module in sorted(forbidden):
+        if module.startswith("lrlab.") and repo.root.joinpath(*module.split(".")).with_suffix(".py").is_file():
+            shipped[f"{module.replace('.', '/')}.py"] = _STUB.format(module=module)
+    shipped["autograder/__init__.py"] = _AUTOGRADER_INIT
+    for name in SELF_CHECK_MODULES:
+        shipped[f"autograder/{name}.py"] = repo.root / "autograder" / f"{name}.py"
+    return dict(sorted(shipped.items()))
+
+
+def _distributions(modules: set[str]) -> set[str]:
+    """Canonical distribution names of the third-party top-level modules in ``modules``."""
+    import importlib.metadata as md
+
+    owners = md.packages_distributions()
+    dists = set()
+    for top in sorted({m.split(".")[0] for m in modules}):
+        if top in sys.stdlib_module_names or top in ("__future__", "lrlab", "autograder"):
+            continue
+        if top not in owners:
+            raise AutograderError(f"no installed distribution provides the module {top!r} that the download imports")
+        dists.add(_canon(sorted(owners[top])[0]))
+    return dists
+
+
+def _requirement_name(line: str) -> str:
+    text = line.strip()
+    if not text or text.startswith(("#", "-")):
+        return ""
+    return _canon(re.split(r"[=<>!~\[; ]", text, maxsplit=1)[0])
+
+
+def student_requirements(assignment: str, repo: Repo | os.PathLike | str | None = None) -> list[str]:
+    """The ``requirements.txt`` of ``assignment``'s download: only what it imports, pinned as the course pins it.
+
+    The distributions whose modules the notebook's code cells and the shipped ``lrlab``
+    files import (:func:`bundle_modules`, any ``import`` statement), what the self-check
+    imports (:data:`SELF_CHECK_PACKAGES`) and :data:`TOOLS` (JupyterLab, the kernel);
+    their own dependencies are left to pip. Each is written as the repository's
+    ``requirements.txt`` pins it (``torch==2.13.0``: README.txt says where the CPU
+    wheel comes from).
 
     Returns
     -------
     list of str
         Pinned lines, in the order of ``requirements.txt``.
+
+    Raises
+    ------
+    AutograderError
+        If an imported package is not installed or not pinned in ``requirements.txt``.
     """
-    import importlib.metadata as md
-
-    from packaging.requirements import Requirement
-
-    repo = repo if isinstance(repo, Repo) else find_repo(repo)
-    seen: dict[str, set[str]] = {}
-    stack = [(name, frozenset()) for name in STUDENT_PACKAGES]
-    while stack:
-        name, extras = stack.pop()
-        key = _canon(name)
-        if key in seen and extras <= seen[key]:
-            continue
-        seen.setdefault(key, set()).update(extras)
-        try:
-            requires = md.requires(name) or []
-        except md.PackageNotFoundError:
-            continue  # not installed here: pip resolves it from the pinned line, if any
-        for line in requires:
-            req = Requirement(line)
-            if req.marker is not None:
-                envs = [{"extra": e} for e in ("", *sorted(extras))]
-                if not any(req.marker.evaluate(env) for env in envs):
-                    continue
-            stack.append((req.name, frozenset(req.extras)))
-    lines = []
+    repo = find_repo(repo)
+    modules: set[str] = set()
+    for nb in sorted((repo.root / "exercises" / assignment).glob("*.ipynb")):
+        for cell in _code_cells(nb):
+            modules |= _imports(cell, "__main__")
+    for rel, item in bundle_modules(assignment, repo).items():
+        if rel.startswith("lrlab/") and isinstance(item, Path):
+            modules |= _imports(item.read_text(encoding="utf-8"), rel[:-3].replace("/", "."))
+    needed = _distributions(modules) | {_canon(p) for p in SELF_CHECK_PACKAGES} | {_canon(t) for t in TOOLS}
+    lines, pinned = [], set()
     for line in (repo.root / "requirements.txt").read_text(encoding="utf-8").splitlines():
-        text = line.strip()
-        if text and not text.startswith("#") and _canon(text.split("==")[0].split("[")[0]) in seen:
-            lines.append(text)
+        if _requirement_name(line) in needed:
+            lines.append(line.strip())
+            pinned.add(_requirement_name(line))
+    if needed - pinned:
+        raise AutograderError(
+            f"requirements.txt pins no version of {', '.join(sorted(needed - pinned))}, which the download of "
+            f"{assignment} needs: add the pin (pip freeze shows the installed version)"
+        )
     return lines
 
 
-#: lrlab files a bundle never needs (chapter experiment modules).
-_SKIP_LRLAB = ("ch",)
+def bundle_readme(assignment: str, notebooks: list[str], requirements: list[str]) -> str:
+    """The README.txt of ``assignment``'s download (``notebooks``: file names, ``requirements``: its lines)."""
+    torch = [line for line in requirements if _requirement_name(line) == "torch"]
+    title = f"Assignment {assignment}"
+    return _README.format(
+        title=title, underline="=" * len(title), name=assignment, notebooks=", ".join(notebooks).ljust(15),
+        first=notebooks[0], torch_step=_TORCH_STEP.format(pin=torch[0]) if torch else "",
+        torch_note=_TORCH_NOTE if torch else "",
+    )
 
 _STUB = '''"""Not shipped with this exercise (see the ImportError below)."""
 raise ImportError(
@@ -225,13 +437,10 @@ def make_bundle(assignment: str, repo: Repo | os.PathLike | str | None = None, d
     """Write ``<dest>/<assignment>.zip``: the student notebook(s) and what they need outside the repo.
 
     The zip holds one folder, ``<assignment>/``, with the released notebook(s) of
-    ``exercises/<assignment>/``, the ``lrlab`` package with the modules that the
-    notebook's ``forbidden_modules`` names replaced by stubs that raise an ImportError
-    saying why (the reference solution is not shipped with the exercise) and without
-    the chapters' experiment modules, the
-    ``autograder`` package (for ``python -m autograder validate``), the lines of the
-    repository's pinned ``requirements.txt`` that a student needs
-    (:func:`student_requirements`) and a ``README.txt`` with the steps.
+    ``exercises/<assignment>/``, the ``lrlab`` modules they import and the self-check
+    (:func:`bundle_modules`: the modules that solve the assignment replaced by stubs that
+    say why), a ``requirements.txt`` with only the packages these import
+    (:func:`student_requirements`) and a ``README.txt`` with the steps (:func:`bundle_readme`).
 
     Parameters
     ----------
@@ -261,37 +470,25 @@ def make_bundle(assignment: str, repo: Repo | os.PathLike | str | None = None, d
             f"no released assignment {assignment!r} in exercises/ (known: {', '.join(known) or 'none'}); "
             "run `python -m autograder release` first"
         )
-    forbidden = set()
-    for nb in notebooks:
-        forbidden.update(forbidden_of(nb))
     dest = Path(dest) if dest is not None else repo.root / "_build" / "bundles"
     dest.mkdir(parents=True, exist_ok=True)
     target = dest / f"{assignment}.zip"
     tmp = target.with_suffix(".zip.part")
-    names = [nb.name for nb in notebooks]
-    readme = _README.format(
-        title=f"Assignment {assignment}", underline="=" * len(f"Assignment {assignment}"), name=assignment,
-        notebooks=", ".join(names).ljust(16), first=names[0],
-    )
+    requirements = student_requirements(assignment, repo)
+    readme = bundle_readme(assignment, [nb.name for nb in notebooks], requirements)
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for nb in notebooks:
             zf.write(nb, f"{assignment}/{nb.name}")
-        for package in ("lrlab", "autograder"):
-            for path in sorted((repo.root / package).rglob("*.py")):
-                rel = path.relative_to(repo.root)
-                module = ".".join(rel.with_suffix("").parts)
-                if package == "lrlab" and path.stem.startswith(_SKIP_LRLAB):
-                    continue
-                if module in forbidden:
-                    zf.writestr(f"{assignment}/{rel.as_posix()}", _STUB.format(module=module))
-                elif module == "lrlab.__init__" and "lrlab.schedules" in forbidden:
-                    zf.writestr(f"{assignment}/{rel.as_posix()}", _INIT)
-                else:
-                    zf.write(path, f"{assignment}/{rel.as_posix()}")
+        for rel, item in bundle_modules(assignment, repo).items():
+            if isinstance(item, Path):
+                zf.write(item, f"{assignment}/{rel}")
+            else:
+                zf.writestr(f"{assignment}/{rel}", item)
         zf.writestr(
             f"{assignment}/requirements.txt",
-            "# The course's pinned packages that this assignment needs (python -m autograder bundle).\n"
-            + "\n".join(student_requirements(repo)) + "\n",
+            "# What this assignment's notebook, its lrlab helpers and the self-check import, and JupyterLab,\n"
+            "# pinned as the course pins them (python -m autograder bundle). Install torch first: see README.txt.\n"
+            + "\n".join(requirements) + "\n",
         )
         zf.writestr(f"{assignment}/README.txt", readme)
     tmp.replace(target)
