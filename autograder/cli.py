@@ -105,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
             Layout:
               submissions/alice/schedules/schedules.ipynb
               submissions/bob/schedules/schedules.ipynb
+            Also understood as downloaded: a zip of per-student zips, Moodle's
+            <Name>_<n>_assignsubmission_file_/ folders, and Canvas's flat download
+            (<name>_[late_]<user id>_<id>_<file>; the newest upload of each file is graded,
+            `late` is kept). Two copies of one submission: the newest is graded and the row
+            is marked for review. Notes name files from SUBMISSIONS as you typed it, or from
+            its own name when it is absolute or climbs with ../ (so notes never hold ../).
             Regrading the same folder replaces the earlier automatic grades and gives the same scores.
             """),
     )
@@ -131,17 +137,25 @@ def build_parser() -> argparse.ArgumentParser:
         "export", parents=[common], formatter_class=_FMT,
         help="write the grades as CSV",
         description="Write one CSV row per (student, assignment) of the gradebook with the columns "
-                    "student_id,assignment,score,max_score,status,note. A submission that failed to grade "
-                    "has score 0 and a note; one never handed in has status 'missing'. Writes to standard "
+                    "student_id,assignment,score,max_score,status,late,review,integrity,note. A submission "
+                    "that failed to grade has score 0 and a note; one never handed in has status 'missing'. "
+                    "--wide writes one row per student instead (a column per assignment and a total), "
+                    "--format canvas the CSV that Canvas's gradebook import reads. Writes to standard "
                     "output unless -o is given.",
         epilog=dedent("""\
             Examples:
               python -m autograder export                   # CSV on stdout
               python -m autograder export -o grades.csv
+              python -m autograder export --wide -o grades-wide.csv
+              python -m autograder export --format canvas -o canvas-import.csv
             """),
     )
     p.add_argument("-o", "--output", metavar="FILE", default="-", help="output file (default: - for stdout)")
     p.add_argument("--assignment", metavar="A", help="export only this assignment")
+    p.add_argument("--format", dest="shape", choices=("rows", "wide", "canvas"), default=None,
+                   help="rows: one per student and assignment (default); wide: one per student, a column per "
+                        "assignment and a total; canvas: Canvas's gradebook import (Grades > Import)")
+    p.add_argument("--wide", action="store_true", help="the same as --format wide")
 
     p = sub.add_parser(
         "feedback", parents=[common], formatter_class=_FMT,
@@ -178,11 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="students: open JupyterLab in workspace/ with every assignment offered (what `make lab` runs)",
         description="Prepare workspace/ (ignored by git) and open JupyterLab there. nbgrader's student "
                     "extensions are set up on a local exchange: the Assignments tab lists every released "
-                    "assignment in course order, Fetch copies one into workspace/<assignment>/ (exercises/ "
-                    "stays untouched), the Validate button runs a notebook's visible tests, and Submit leaves "
-                    "a time-stamped copy in workspace/.exchange/. Only student tools are on: no Formgrader, "
-                    "Create Assignment, Course List or Fetch Feedback. Jupyter's configuration for the lab is "
-                    "workspace/.jupyter/ (JUPYTER_CONFIG_DIR). Arguments after the options go to `jupyter lab`.",
+                    "assignment, Fetch copies one into workspace/<assignment>/ (exercises/ stays untouched), "
+                    "the Validate button runs a notebook's visible tests, and Submit leaves a time-stamped "
+                    "copy in workspace/.exchange/. Arguments after the options go to `jupyter lab`.",
         epilog=dedent("""\
             Examples:
               make lab                                   # the same as the next line, with the course's .venv
@@ -212,8 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    # The students' commands first, without nbgrader: an assignment's download ships only what
-    # `validate` imports (autograder.student.bundle_modules).
+    from . import grading
+    from .release import check, release
+
     if args.command == "validate":
         from .validate import format_report, validate_notebook
 
@@ -231,9 +244,7 @@ def _run(args: argparse.Namespace) -> int:
                 *[a for a in args.jupyter_args if a != "--"]]
         if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in argv:
             argv.append("--allow-root")  # a container's root user; Jupyter refuses root without it
-        os.chdir(ws.root)
-        # nbgrader_config.py, the student-only extensions and settings live in <workspace>/.jupyter
-        os.environ["JUPYTER_CONFIG_DIR"] = str(ws.config_dir)
+        os.chdir(ws.root)  # nbgrader's extensions read nbgrader_config.py from here
         os.execvp(argv[0], argv)
 
     if args.command == "bundle":
@@ -247,9 +258,6 @@ def _run(args: argparse.Namespace) -> int:
         for name in names:
             print(f"wrote {os.path.relpath(make_bundle(name, repo=repo, dest=args.dest))}")
         return 0
-
-    from . import grading
-    from .release import check, release
 
     common = dict(repo=args.repo)
     if args.command == "release":
@@ -284,12 +292,19 @@ def _run(args: argparse.Namespace) -> int:
         for r in results:
             counts[r.status] = counts.get(r.status, 0) + 1
         summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-        print(f"\n{len(results)} submission(s): {summary}. "
+        marks = [(sum(1 for r in results if has(r)), what) for has, what in (
+            (lambda r: r.late, "late"), (lambda r: r.review, "to review"),
+            (lambda r: r.integrity, "with an integrity flag"))]
+        marked = "".join(f"; {n} {what}" for n, what in marks if n)
+        print(f"\n{len(results)} submission(s): {summary}{marked}. "
               "Export with `python -m autograder export -o grades.csv`.")
         return 0
 
     if args.command == "export":
-        rows = grading.export_grades(args.output, assignment=args.assignment, **common)
+        if args.wide and args.shape not in (None, "wide"):
+            raise AutograderError(f"--wide and --format {args.shape} ask for two shapes: pass one of them")
+        shape = "wide" if args.wide else args.shape or "rows"
+        rows = grading.export_grades(args.output, assignment=args.assignment, shape=shape, **common)
         if args.output != "-":
             print(f"wrote {len(rows)} row(s) to {args.output}", file=sys.stderr)
         return 0

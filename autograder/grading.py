@@ -5,7 +5,9 @@ vet every expected notebook (empty, invalid JSON, missing...), copy the readable
 ones into ``<course>/submitted/<student>/<assignment>/``, and run nbgrader's
 ``autograde`` (force, create students). A submission that cannot be run still
 gets a gradebook entry with every grade set to 0 and a note saying why, and the
-batch goes on. Notes live in the gradebook database, table ``autograder_notes``.
+batch goes on. Notes live in the gradebook database, table ``autograder_notes``;
+the late, review and integrity marks in ``autograder_flags`` (nbgrader's own
+tables are not changed).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import io
 import json
 import multiprocessing
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -41,6 +44,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "DEFAULT_SUBMISSION_TIMEOUT",
     "CSV_COLUMNS",
+    "EXPORT_FORMATS",
 ]
 
 #: Default per-cell execution limit in seconds.
@@ -48,7 +52,9 @@ DEFAULT_TIMEOUT = 60
 #: Default limit for one notebook as a whole, in seconds.
 DEFAULT_SUBMISSION_TIMEOUT = 900
 #: Columns of the exported CSV, in order.
-CSV_COLUMNS = ("student_id", "assignment", "score", "max_score", "status", "note")
+CSV_COLUMNS = ("student_id", "assignment", "score", "max_score", "status", "late", "review", "integrity", "note")
+#: The export's shapes: one row per (student, assignment), one row per student, Canvas's gradebook import.
+EXPORT_FORMATS = ("rows", "wide", "canvas")
 
 
 @dataclass
@@ -71,6 +77,16 @@ class GradeResult:
         What went wrong and what to do; empty when nothing did.
     seconds : float
         Wall time spent grading it.
+    late : bool
+        The learning-management system marked the submission late (Canvas).
+    review : str
+        Why an instructor should look at it before the grade counts (several
+        copies were handed in: which one was graded), or ``""``.
+    integrity : str
+        The course's reference modules the submission tried to import, and in
+        which cells (``"lrlab.nqm in cell 'double'"``), or ``""``.
+    lms_id : str
+        The student's id in the learning-management system (Canvas's user id), or ``""``.
     """
 
     student_id: str
@@ -80,6 +96,10 @@ class GradeResult:
     status: str
     note: str = ""
     seconds: float = 0.0
+    late: bool = False
+    review: str = ""
+    integrity: str = ""
+    lms_id: str = ""
 
     def row(self) -> dict:
         """The CSV row (see :data:`CSV_COLUMNS`)."""
@@ -89,8 +109,24 @@ class GradeResult:
             "score": _fmt(self.score),
             "max_score": "" if self.max_score is None else _fmt(self.max_score),
             "status": self.status,
+            "late": "late" if self.late else "",
+            "review": self.review,
+            "integrity": self.integrity,
             "note": self.note,
         }
+
+    def flags(self) -> str:
+        """The late, review and integrity marks in one phrase (the ``flags`` column of :func:`format_table`)."""
+        return "; ".join(x for x in (
+            "late" if self.late else "",
+            f"review: {self.review}" if self.review else "",
+            f"integrity: {self.integrity}" if self.integrity else "",
+        ) if x)
+
+    def info(self) -> dict:
+        """What the gradebook keeps of it besides the grades (see :func:`_save_notes`)."""
+        return {"status": self.status, "note": self.note, "late": self.late, "review": self.review,
+                "integrity": self.integrity, "lms_id": self.lms_id}
 
 
 def _fmt(x: float) -> str:
@@ -107,6 +143,9 @@ def _gradebook(course: Course):
 
 
 _NOTES_TABLE = "autograder_notes"
+#: The late/review/integrity marks: a table of their own, so that gradebooks made before it need no migration.
+_FLAGS_TABLE = "autograder_flags"
+_FLAGS = ("late", "review", "integrity", "lms_id")
 
 
 def _notes_table():
@@ -123,6 +162,20 @@ def _notes_table():
     return meta, table
 
 
+def _flags_table(meta):
+    from sqlalchemy import Boolean, Column, String, Table, Text
+
+    return Table(
+        _FLAGS_TABLE, meta,
+        Column("student_id", String(255), primary_key=True),
+        Column("assignment", String(255), primary_key=True),
+        Column("late", Boolean, nullable=False, default=False),
+        Column("review", Text, nullable=False, default=""),
+        Column("integrity", Text, nullable=False, default=""),
+        Column("lms_id", String(255), nullable=False, default=""),
+    )
+
+
 def _notes_engine(course: Course):
     from sqlalchemy import create_engine
     from sqlalchemy.pool import NullPool
@@ -131,10 +184,11 @@ def _notes_engine(course: Course):
 
 
 def _load_notes(course: Course) -> dict:
-    """``{"student/assignment": {"status", "note"}}`` from the gradebook's ``autograder_notes`` table.
+    """``{"student/assignment": {"status", "note", "late", "review", "integrity", "lms_id"}}`` from the gradebook.
 
-    The notes live in the gradebook database itself, so that graders sharing a
-    PostgreSQL gradebook see each other's notes.
+    The notes (tables ``autograder_notes`` and ``autograder_flags``) live in the
+    gradebook database itself, so that graders sharing a PostgreSQL gradebook see
+    each other's notes.
     """
     from sqlalchemy import inspect, select
 
@@ -142,10 +196,17 @@ def _load_notes(course: Course) -> dict:
     try:
         if not inspect(engine).has_table(_NOTES_TABLE):
             return {}
-        _, table = _notes_table()
+        meta, table = _notes_table()
+        flags = _flags_table(meta)
         with engine.connect() as conn:
             rows = conn.execute(select(table)).all()
-        return {f"{r.student_id}/{r.assignment}": {"status": r.status, "note": r.note} for r in rows}
+            marks = conn.execute(select(flags)).all() if inspect(engine).has_table(_FLAGS_TABLE) else []
+        notes = {f"{r.student_id}/{r.assignment}": {"status": r.status, "note": r.note} for r in rows}
+        for r in marks:
+            key = f"{r.student_id}/{r.assignment}"
+            if key in notes:
+                notes[key].update({name: getattr(r, name) for name in _FLAGS})
+        return notes
     finally:
         engine.dispose()
 
@@ -155,6 +216,7 @@ def _save_notes(course: Course, updates: dict) -> None:
     from sqlalchemy import delete
 
     meta, table = _notes_table()
+    flags = _flags_table(meta)
     engine = _notes_engine(course)
     try:
         meta.create_all(engine, checkfirst=True)
@@ -164,6 +226,10 @@ def _save_notes(course: Course, updates: dict) -> None:
                 conn.execute(delete(table).where(table.c.student_id == student, table.c.assignment == assignment))
                 conn.execute(table.insert().values(student_id=student, assignment=assignment,
                                                    status=info["status"], note=info["note"]))
+                conn.execute(delete(flags).where(flags.c.student_id == student, flags.c.assignment == assignment))
+                conn.execute(flags.insert().values(
+                    student_id=student, assignment=assignment, late=bool(info.get("late", False)),
+                    **{name: str(info.get(name) or "") for name in _FLAGS if name != "late"}))
     finally:
         engine.dispose()
 
@@ -219,25 +285,49 @@ def _stage(course: Course, sub: Submission) -> tuple[int, list[str]]:
     expected = repo.notebook_names(sub.assignment)
     present = {p.stem: p for p in sorted(sub.folder.glob("*.ipynb")) if p.is_file()}
     extras = sorted(set(present) - set(expected))
+
+    def visible(pattern: str) -> list[Path]:
+        return [p for p in sorted(sub.folder.rglob(pattern))
+                if p.is_file() and not any(part.startswith(".") or part in ("__MACOSX", "__pycache__")
+                                           for part in p.relative_to(sub.folder).parts)]
+
+    def found_at(path: Path) -> str:
+        return sub.shown(path.relative_to(sub.folder).as_posix())
+
+    paths: dict[str, Path | None] = {}
     notes, copied = [], 0
     for name in expected:
-        shown = os.path.join(sub.display, name + ".ipynb")
         path = present.get(name)
         if path is None:
-            deeper = [p for p in sorted(sub.folder.rglob(name + ".ipynb"))
-                      if p.is_file() and not any(part.startswith(".") or part == "__MACOSX"
-                                                 for part in p.relative_to(sub.folder).parts)]
+            deeper = visible(name + ".ipynb")
             if deeper:
                 path = deeper[0]
-                notes.append(f"{shown} was found at {os.path.join(sub.display, path.relative_to(sub.folder).as_posix())}"
-                             ": graded from there")
+                notes.append(f"{sub.shown(name + '.ipynb')} was found at {found_at(path)}: graded from there")
+        paths[name] = path
+    missing = [name for name, path in paths.items() if path is None]
+    # One notebook missing and one other notebook there (renamed: schedules-final.ipynb, a Canvas
+    # resubmission): that is the student's notebook.
+    others = [present[e] for e in extras] or [p for p in visible("*.ipynb") if p.stem not in expected]
+    if len(missing) == 1 and len(others) == 1:
+        paths[missing[0]] = others[0]
+        notes.append(f"{found_at(others[0])} was graded as {missing[0]}.ipynb: it is the only notebook there "
+                     f"and {missing[0]}.ipynb is missing; name it {missing[0]}.ipynb next time")
+        missing = []
+    for name in expected:
+        shown = sub.shown(name + ".ipynb")
+        path = paths[name]
         if path is None:
-            hint = (
-                f" (found {', '.join(e + '.ipynb' for e in extras)}: rename it to {name}.ipynb)"
-                if extras else ": submit the notebook under its original name"
-            )
+            instead = [p for p in visible("*") if p.suffix != ".ipynb"]
+            if extras:
+                hint = f" (found {', '.join(e + '.ipynb' for e in extras)}: rename it to {name}.ipynb)"
+            elif instead and not any(paths.values()):
+                listed = ", ".join(found_at(p) for p in instead[:5]) + (", ..." if len(instead) > 5 else "")
+                hint = f" (found {listed} instead: submit the notebook itself, {name}.ipynb)"
+            else:
+                hint = ": submit the notebook under its original name"
             notes.append(f"{shown} is missing{hint}; graded as 0")
             continue
+        shown = found_at(path)
         problem = vet_notebook(path, shown)
         if problem:
             notes.append(problem)
@@ -250,7 +340,7 @@ def _stage(course: Course, sub: Submission) -> tuple[int, list[str]]:
         notes.extend(f"{shown}: {change}" for change in changes)
         import nbformat
 
-        nbformat.write(rebuilt, os.fspath(dest / path.name))
+        nbformat.write(rebuilt, os.fspath(dest / (name + ".ipynb")))
         copied += 1
     for extra in sorted(sub.folder.rglob("*")):
         rel = extra.relative_to(sub.folder)
@@ -296,7 +386,7 @@ def _run_notes(course: Course, sub: Submission) -> list[str]:
             report = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        notes.extend(f"{os.path.join(sub.display, path.stem + '.ipynb')}: {n}" for n in report.get("notes", []))
+        notes.extend(f"{sub.shown(path.stem + '.ipynb')}: {n}" for n in report.get("notes", []))
     return notes
 
 
@@ -331,6 +421,113 @@ def _max_score(course: Course, assignment: str) -> float | None:
             return float(gb.find_assignment(assignment).max_score)
         except MissingEntry:
             return None
+
+
+def _display_root(path: Path) -> str:
+    """How notes name the submissions folder (or zip) the instructor passed.
+
+    As typed when it lies under the current folder (``submissions/``); otherwise
+    (an absolute path, or one that climbs with ``..``) by its own name, so that a
+    note never holds ``../`` or the instructor's home folder.
+    """
+    text = os.path.normpath(os.fspath(path))
+    if os.path.isabs(text) or text == os.curdir or text.split(os.sep)[0] == os.pardir:
+        return Path(os.path.abspath(text)).name or text
+    return text
+
+
+def _marks(sub: Submission) -> dict:
+    """The marks a submission carries from discovery into its result."""
+    return {"late": sub.late, "review": sub.review, "lms_id": sub.lms_id}
+
+
+#: What the sandbox's stand-in for a forbidden module says (autograder/sandbox.py, _STUB).
+_REFERENCE_SAYS = re.compile(r"(lrlab(?:\.\w+)+) is the course's reference implementation")
+
+
+def _integrity(course: Course, sub: Submission) -> str:
+    """The reference modules a graded submission reached for, and where: ``"lrlab.nqm in cell 'double'"``.
+
+    Two signs, both recorded: a graded cell whose output shows the ImportError of
+    the sandbox's stand-in (see :mod:`autograder.sandbox`), and a solution cell that
+    imports one of the source notebook's ``metadata.autograder.forbidden_modules``
+    or names it or its file in a string (``"lrlab/nqm.py"``, for loading it by
+    path); found without running anything, so also under ``--sandbox none``.
+    """
+    import nbformat
+
+    from .execute import forbidden_modules
+
+    hits: dict[str, list[str]] = {}
+
+    def hit(module: str, cell: str) -> None:
+        cells = hits.setdefault(module, [])
+        if cell not in cells:
+            cells.append(cell)
+
+    graded = course.root / "autograded" / sub.student_id / sub.assignment
+    for path in sorted(graded.glob("*.ipynb")):
+        try:
+            nb = nbformat.read(os.fspath(path), as_version=4)
+            source = nbformat.read(os.fspath(course.repo.solutions / sub.assignment / path.name), as_version=4)
+        except Exception:  # noqa: BLE001 - nothing to scan
+            continue
+        forbidden = forbidden_modules(source)
+        for cell in nb.cells:
+            gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            if not gid or cell.get("cell_type") != "code":
+                continue
+            for output in cell.get("outputs", []):
+                text = " ".join([str(output.get("evalue", "")), str(output.get("text", "")),
+                                 *map(str, output.get("traceback", []))])
+                for module in _REFERENCE_SAYS.findall(text):
+                    hit(module, gid)
+            if cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+                imported, texts = _imported(cell.source)
+                for name in forbidden:
+                    if any(module == name or module.startswith(name + ".") for module in imported) or any(
+                        _names_module(text, name) for text in texts
+                    ):
+                        hit(name, gid)
+    return "; ".join(
+        f"{module} in cell{'s' if len(cells) > 1 else ''} {', '.join(repr(c) for c in cells)}"
+        for module, cells in sorted(hits.items())
+    )
+
+
+def _names_module(text: str, module: str) -> bool:
+    """Whether a string names ``module`` (``lrlab.nqm``) or its file (``nqm.py``, ``nqm*.pyc``)."""
+    short = re.escape(module.rsplit(".", 1)[-1])
+    return module in text or module.replace(".", "/") in text or bool(
+        re.search(rf"(?:^|[/\\])" + short + r"[\w*.-]*\.pyc?$", text))
+
+
+def _imported(source: str) -> tuple[set[str], list[str]]:
+    """(modules a code cell imports, its string constants).
+
+    ``import a.b``, ``from a.b import c``, ``from a import b`` (``a.b``),
+    ``importlib.import_module("a.b")`` and ``__import__("a.b")`` count as imports.
+    """
+    import ast
+
+    lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
+    try:
+        tree = ast.parse("\n".join(lines))
+    except SyntaxError:
+        return set(re.findall(r"^\s*(?:from|import)\s+([\w.]+)", source, flags=re.M)), []
+    found = set()
+    texts = [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) and isinstance(
+            node.args[0].value, str
+        ) and getattr(node.func, "attr", getattr(node.func, "id", None)) in ("import_module", "__import__"):
+            found.add(node.args[0].value)
+    return found, texts
 
 
 # --------------------------------------------------------------------------- grade
@@ -431,15 +628,16 @@ def grade_submissions(
     execute = {"submission_timeout": float(submission_timeout), "sandbox": sandbox,
                "memory_mb": memory_mb, "max_processes": max_processes}
     path = Path(submissions)
-    display = os.fspath(submissions)
+    given = os.fspath(submissions)
     if not path.exists():
-        raise AutograderError(f"submissions={display!r} does not exist: check the path")
+        raise AutograderError(f"submissions={given!r} does not exist: check the path")
+    display = _display_root(path)
     course = open_course(repo, course_dir, db)
     repo = course.repo
     inbox = (course.root / "submitted").resolve()
     if path.resolve() == inbox or inbox in path.resolve().parents:
         raise AutograderError(
-            f"submissions={display!r} is inside {inbox}, the folder grading rewrites: copy the "
+            f"submissions={given!r} is inside {inbox}, the folder grading rewrites: copy the "
             "submissions elsewhere first, or grade into another --course-dir"
         )
     quiet(verbose)
@@ -448,13 +646,14 @@ def grade_submissions(
         repo.check_assignment(assignment)
 
     with _submissions_folder(path) as folder:
-        found = discover(folder, display, known)
+        found = discover(folder, display, known, assignment=assignment,
+                         notebooks={name: repo.notebook_names(name) for name in known})
         if assignment is not None:
             found = [s for s in found if s.assignment == assignment]
         if not found:
             what = f" for assignment {assignment!r}" if assignment else ""
             raise AutograderError(
-                f"found no submissions{what} in {display}: expected folders laid out "
+                f"found no submissions{what} in {given}: expected folders laid out "
                 "<student_id>/<assignment>/<notebook>.ipynb (assignments: " + (", ".join(known) or "none") + ")"
             )
         results: dict[str, GradeResult] = {}
@@ -467,13 +666,13 @@ def grade_submissions(
                 results[key] = GradeResult(
                     sub.student_id, sub.assignment, 0.0, None, "skipped",
                     before + f"{sub.display}: there is no assignment {sub.assignment!r} in solutions/ "
-                    f"(known: {', '.join(known) or 'none'}); rename the folder and regrade",
+                    f"(known: {', '.join(known) or 'none'}); rename the folder and regrade", **_marks(sub),
                 )
             elif (why := name_problem(sub.student_id)) is not None:
                 results[key] = GradeResult(
                     sub.student_id, sub.assignment, 0.0, None, "skipped",
                     before + f"{sub.display}: the student id {sub.student_id!r} {why}; rename the folder "
-                    "and regrade",
+                    "and regrade", **_marks(sub),
                 )
             else:
                 staged.append(sub)
@@ -492,7 +691,7 @@ def grade_submissions(
                 _zero_grades(course, sub.assignment, sub.student_id)
                 results[key] = GradeResult(
                     sub.student_id, sub.assignment, 0.0, _max_score(course, sub.assignment), "failed",
-                    "; ".join(notes) or f"{sub.display}: no notebook to grade; graded as 0",
+                    "; ".join(notes) or f"{sub.display}: no notebook to grade; graded as 0", **_marks(sub),
                 )
 
     jobs_list = [
@@ -520,16 +719,18 @@ def grade_submissions(
     for _ in results:  # the skipped and unreadable ones are done already
         bar.update(1)
     if results:
-        _save_notes(course, {k: {"status": r.status, "note": r.note} for k, r in results.items()})
+        _save_notes(course, {k: r.info() for k, r in results.items()})
 
     def finish(outcome: dict) -> None:
         sub, notes = by_key[outcome["key"]]
         if verbose and outcome.get("log"):
             bar.write(f"--- nbgrader log for {outcome['key']} ---\n{outcome['log']}", file=sys.stderr)
+        integrity = ""
         if outcome.get("success"):
             score, max_score = _scores(course, sub.assignment, sub.student_id)
             notes = notes + _run_notes(course, sub)
             status = "graded"
+            integrity = _integrity(course, sub)
         else:
             _zero_grades(course, sub.assignment, sub.student_id)
             score, max_score = 0.0, _max_score(course, sub.assignment)
@@ -537,9 +738,9 @@ def grade_submissions(
             status = "failed"
         result = results[outcome["key"]] = GradeResult(
             sub.student_id, sub.assignment, score, max_score, status, "; ".join(notes),
-            seconds=outcome.get("seconds", 0.0),
+            seconds=outcome.get("seconds", 0.0), integrity=integrity, **_marks(sub),
         )
-        _save_notes(course, {outcome["key"]: {"status": result.status, "note": result.note}})
+        _save_notes(course, {outcome["key"]: result.info()})
         bar.update(1)
 
     try:
@@ -563,7 +764,7 @@ def grade_submissions(
                     finish(outcome)
     finally:
         bar.close()
-        _save_notes(course, {k: {"status": r.status, "note": r.note} for k, r in results.items()})
+        _save_notes(course, {k: r.info() for k, r in results.items()})
     return [results[k] for k in sorted(results)]
 
 
@@ -647,7 +848,10 @@ def grade_notebook(
 
 
 def format_table(results: list[GradeResult]) -> str:
-    """A plain-text table: student, assignment, score, max_score, status, note.
+    """A plain-text table: student, assignment, score, max_score, status, [flags,] note.
+
+    The ``flags`` column (late, review: why, integrity: which module in which
+    cell; see :meth:`GradeResult.flags`) is shown when some result has one.
 
     Columns line up in a terminal for any student id: wide (CJK) characters
     count two columns and combining accents none. Line breaks, tabs, terminal
@@ -677,11 +881,12 @@ def format_table(results: list[GradeResult]) -> str:
             for ch in text
         )
 
-    header = ("student", "assignment", "score", "max_score", "status", "note")
+    flagged = any(r.flags() for r in results)
+    header = ("student", "assignment", "score", "max_score", "status", *(("flags",) if flagged else ()), "note")
     rows = [
         tuple(clean(x) for x in (
             r.student_id, r.assignment, f"{r.score:g}", "" if r.max_score is None else f"{r.max_score:g}",
-            r.status, r.note,
+            r.status, *((r.flags(),) if flagged else ()), r.note,
         ))
         for r in results
     ]
@@ -704,8 +909,9 @@ def export_grades(
     course_dir: os.PathLike | str | None = None,
     db: str | None = None,
     assignment: str | None = None,
+    shape: str = "rows",
 ) -> list[dict]:
-    """Write the gradebook as CSV, one row per (student, assignment).
+    """Write the gradebook as CSV, one row per (student, assignment), or one per student.
 
     Parameters
     ----------
@@ -716,11 +922,19 @@ def export_grades(
         As for :func:`grade_submissions`.
     assignment : str, optional
         Export only this assignment.
+    shape : {"rows", "wide", "canvas"}
+        ``rows``: one row per (student, assignment), columns :data:`CSV_COLUMNS`.
+        ``wide``: one row per student, columns ``student_id``, one per assignment
+        (the score; empty when never handed in or not gradable) and ``total``.
+        ``canvas``: Canvas's gradebook import: columns ``Student, ID, SIS User ID,
+        SIS Login ID, Section`` and one per assignment, a ``Points Possible`` row
+        first; ``ID`` is the Canvas user id when the submissions came from a
+        Canvas download, else empty and ``SIS Login ID`` is the student id.
 
     Returns
     -------
     list of dict
-        The rows (columns :data:`CSV_COLUMNS`), sorted by student then assignment.
+        The rows as written (see ``shape``), sorted by student (then assignment).
         Every student of the gradebook gets a row for every assignment of the
         gradebook: a submission that could not be graded has score 0 and a note;
         one never handed in has status ``missing``.
@@ -728,8 +942,11 @@ def export_grades(
     Raises
     ------
     AutograderError
-        If there is no gradebook yet, or ``assignment`` has no grades in it.
+        If there is no gradebook yet, or ``assignment`` has no grades in it, or
+        ``shape`` is not one of :data:`EXPORT_FORMATS`.
     """
+    if shape not in EXPORT_FORMATS:
+        raise AutograderError(f"shape must be one of {', '.join(EXPORT_FORMATS)}, got shape={shape!r}")
     course = open_course(repo, course_dir, db)
     if not course.gradebook_exists():
         raise AutograderError(
@@ -761,27 +978,72 @@ def export_grades(
                     continue
                 rows[(student, a.name)] = GradeResult(
                     student, a.name, float(sub.score), max_score,
-                    info.get("status", "graded"), info.get("note", ""),
+                    info.get("status", "graded"), info.get("note", ""), **_stored_marks(info),
                 )
     for key, info in notes.items():
         student, _, name = key.partition("/")
         if (student, name) not in rows and (assignment is None or name == assignment):
-            rows[(student, name)] = GradeResult(student, name, 0.0, None, info.get("status", "failed"), info.get("note", ""))
-    table = [rows[k].row() for k in sorted(rows)]
+            rows[(student, name)] = GradeResult(student, name, 0.0, None, info.get("status", "failed"),
+                                                info.get("note", ""), **_stored_marks(info))
+    results = [rows[k] for k in sorted(rows)]
+    columns, numeric = CSV_COLUMNS, ("score", "max_score")
+    if shape == "rows":
+        table = [r.row() for r in results]
+    else:
+        names = sorted({r.assignment for r in results if r.max_score is not None})
+        table, columns, numeric = _wide(results, names, canvas=shape == "canvas")
     if out is not None:
         if out == "-":
-            _write_csv(sys.stdout, table)
+            _write_csv(sys.stdout, table, columns, numeric)
         elif hasattr(out, "write"):
-            _write_csv(out, table)
+            _write_csv(out, table, columns, numeric)
         else:
             Path(out).parent.mkdir(parents=True, exist_ok=True)
             with open(out, "w", newline="", encoding="utf-8") as fh:
-                _write_csv(fh, table)
+                _write_csv(fh, table, columns, numeric)
     return table
 
 
-def _write_csv(fh: io.TextIOBase, rows: list[dict]) -> None:
-    """Write ``rows`` (columns :data:`CSV_COLUMNS`) as CSV, safe to open in a spreadsheet.
+def _stored_marks(info: dict) -> dict:
+    return {"late": bool(info.get("late", False)), "review": info.get("review") or "",
+            "integrity": info.get("integrity") or "", "lms_id": info.get("lms_id") or ""}
+
+
+#: The columns Canvas's gradebook import reads before the assignments (Grades > Import).
+CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
+
+
+def _wide(results: list[GradeResult], names: list[str], *, canvas: bool) -> tuple[list[dict], tuple, tuple]:
+    """One row per student with a column per assignment: (rows, columns, numeric columns)."""
+    students: dict[str, dict[str, GradeResult]] = {}
+    for r in results:
+        students.setdefault(r.student_id, {})[r.assignment] = r
+    maxima = {name: next(r.max_score for r in results if r.assignment == name and r.max_score is not None)
+              for name in names}
+
+    def score(r: GradeResult | None) -> str:
+        return "" if r is None or r.max_score is None or r.status in ("missing", "skipped") else _fmt(r.score)
+
+    if canvas:
+        columns = (*CANVAS_COLUMNS, *names)
+        table = [{"Student": "Points Possible", **{name: _fmt(maxima[name]) for name in names}}]
+        for student, got in sorted(students.items()):
+            lms_id = next((r.lms_id for r in got.values() if r.lms_id), "")
+            table.append({"Student": student, "ID": lms_id, "SIS Login ID": "" if lms_id else student,
+                          **{name: score(got.get(name)) for name in names}})
+        return table, columns, (*names, "ID")
+    columns = ("student_id", *names, "total")
+    table = []
+    for student, got in sorted(students.items()):
+        row = {"student_id": student, **{name: score(got.get(name)) for name in names}}
+        row["total"] = _fmt(sum(float(row[name]) for name in names if row[name] != ""))
+        table.append(row)
+    return table, columns, (*names, "total")
+
+
+def _write_csv(fh: io.TextIOBase, rows: list[dict], columns: tuple = CSV_COLUMNS,
+               numeric: tuple = ("score", "max_score")) -> None:
+    """Write ``rows`` (columns :data:`CSV_COLUMNS`, or ``columns``) as CSV, safe to open in a spreadsheet.
 
     Lines end in CRLF and fields holding commas, quotes or line breaks (``\\n``
     or a lone ``\\r``) are quoted, as RFC 4180 says, so every row stays one
@@ -798,10 +1060,14 @@ def _write_csv(fh: io.TextIOBase, rows: list[dict]) -> None:
     fh : text file
         Opened with ``newline=""``.
     rows : list of dict
+    columns : tuple of str
+        The header, in order.
+    numeric : tuple of str
+        The columns written as they are when they hold a number.
     """
     def neutral(column: str, value) -> str:
         text = "" if value is None else str(value)
-        if column in ("score", "max_score"):
+        if column in numeric:
             try:
                 float(text)
                 return text
@@ -811,10 +1077,10 @@ def _write_csv(fh: io.TextIOBase, rows: list[dict]) -> None:
 
     # CRLF, not "\n": Python's csv quotes only the characters of the line terminator, so with
     # "\n" a lone "\r" in a note would go out unquoted and split the record for most readers.
-    writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
-    writer.writeheader()
+    writer = csv.DictWriter(fh, fieldnames=columns, lineterminator="\r\n")
+    writer.writerow({column: neutral("", column) for column in columns})
     for row in rows:
-        writer.writerow({column: neutral(column, row.get(column)) for column in CSV_COLUMNS})
+        writer.writerow({column: neutral(column, row.get(column)) for column in columns})
 
 
 # --------------------------------------------------------------------------- feedback

@@ -25,6 +25,7 @@ import re
 import shutil
 import stat
 import tempfile
+import time
 import unicodedata
 import weakref
 import zipfile
@@ -62,6 +63,12 @@ MAX_ZIP_RATIO = 100
 ZIP_RATIO_FLOOR = 10 * 1024**2
 #: Moodle names a student's folder ``<Full Name>_<participant>_assignsubmission_file_``.
 _MOODLE_SUFFIX = re.compile(r"_assignsubmission_[A-Za-z]+_?$")
+#: Canvas's "Download Submissions" names every file
+#: ``<sortable name, lower case, no spaces>_[late_]<user id>_<attachment id>_<file name as uploaded>``.
+_CANVAS = re.compile(r"^(?P<name>[^_]+?)(?P<late>[_-]late)?_(?P<user>\d+)_(?P<file>\d+)_(?P<original>.+)$",
+                     re.IGNORECASE)
+#: Canvas appends ``-1``, ``-2``... to the stem of a file uploaded again under the same name.
+_RESUBMITTED = re.compile(r"^(?P<stem>.+?)-(?P<n>\d+)$")
 _JUNK = {"__MACOSX", ".DS_Store", ".ipynb_checkpoints", "__pycache__", "Thumbs.db"}
 
 
@@ -354,6 +361,10 @@ def _unpack(zf: zipfile.ZipFile, plan, label: str, target: Path) -> int:
             raise AutograderError(
                 f"{label} is damaged: entry {info.filename!r} cannot be read ({exc}); re-create the archive"
             ) from exc
+        with contextlib.suppress(OverflowError, ValueError, OSError):
+            # The entry's own time, so that the newer of two copies can be told apart (see _Finder.add).
+            stamp = time.mktime(info.date_time + (0, 0, -1))
+            os.utime(dest, (stamp, stamp))
     return written
 
 
@@ -414,6 +425,24 @@ class Submission:
         What went wrong before grading (a refused zip, a notebook in the wrong
         folder, a duplicate), each a full sentence naming the file; belongs in the
         submission's note.
+    late : bool
+        The learning-management system marked it late (Canvas's ``_late_``).
+    review : str
+        Why an instructor should look at it (several copies were handed in), or ``""``.
+    lms_id : str
+        The student's id in the learning-management system (Canvas's user id), or ``""``.
+    lms_order : tuple or None
+        The LMS's order of submissions (Canvas's attachment id, resubmission number):
+        of two copies, the higher is the newer.
+    when : float or None
+        Modification time of the copy (the newest file of a folder, or the zip it
+        came from); of two copies without ``lms_order``, the later is graded.
+    sources : dict
+        ``{file name in folder: how to name it in messages}`` for files that were
+        renamed on the way (Canvas's downloads); other files are named
+        ``display/<file name>``.
+    copies : int
+        How many copies of this submission were handed in (the others are ignored).
     """
 
     student_id: str
@@ -421,8 +450,23 @@ class Submission:
     folder: Path
     display: str
     problems: list[str] = field(default_factory=list)
+    late: bool = False
+    review: str = ""
+    lms_id: str = ""
+    lms_order: tuple | None = None
+    when: float | None = None
+    sources: dict = field(default_factory=dict)
+    copies: int = 1
     #: Keeps the temporary folder of unpacked zips alive while submissions refer to it.
     _keep: object = field(default=None, repr=False, compare=False)
+
+    def shown(self, name: str) -> str:
+        """How messages name the file ``name`` (a path relative to :attr:`folder`)."""
+        if name in self.sources:
+            return self.sources[name]
+        if self.sources:
+            return f"{name} (of {self.display})"
+        return os.path.join(self.display, name)
 
 
 def _hidden(path: Path) -> bool:
@@ -463,10 +507,27 @@ def _unwrap(root: Path, known: set[str]) -> Path:
         if _nfc(inner.name) in known or _looks_like_student(inner, known):
             return root
         students = [d for d in _visible_dirs(inner) if _looks_like_student(d, known)]
-        if not students and not _visible_files(inner, ".zip"):
+        if not students and not _visible_files(inner, ".zip") and not _canvas_files(inner):
             return root
         root = inner
     return root
+
+
+def _canvas_files(folder: Path) -> list[tuple[Path, re.Match]]:
+    """The files of ``folder`` named as Canvas's "Download Submissions" names them."""
+    return [(p, m) for p in _visible_files(folder) if (m := _CANVAS.match(_nfc(p.name)))]
+
+
+def _newest_time(folder: Path) -> float:
+    """Modification time of the newest file under ``folder`` (its own when it holds none)."""
+    times = [p.stat().st_mtime for p in folder.rglob("*")
+             if p.is_file() and not any(part.startswith(".") or part in _JUNK
+                                         for part in p.relative_to(folder).parts)]
+    return max(times, default=folder.stat().st_mtime)
+
+
+def _when(stamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(stamp))
 
 
 def _student_id(name: str) -> str:
@@ -485,13 +546,28 @@ class _Scratch:
 class _Finder:
     """Collects the submissions of one submissions folder (see :func:`discover`)."""
 
-    def __init__(self, known: list[str]):
+    def __init__(self, known: list[str], prefer: str | None = None, notebooks: dict | None = None):
         self.known = set(known)
         self.only = known[0] if len(known) == 1 else None
+        self.prefer = prefer
+        #: notebook name -> assignment, for names that say which assignment a file is for
+        self.notebooks = {name: a for a, names in (notebooks or {}).items() for name in names}
         self.found: dict[tuple[str, str], Submission] = {}
         self.budget = MAX_ZIP_BYTES
         self._scratch: _Scratch | None = None
         self._count = 0
+        #: attributes given to every submission added meanwhile (the zip it came from, Canvas's flags)
+        self._stamp: dict = {}
+
+    @contextlib.contextmanager
+    def stamp(self, **attributes):
+        """Give the submissions added inside this block these attributes (unless they have their own)."""
+        before = self._stamp
+        self._stamp = {**before, **attributes}
+        try:
+            yield
+        finally:
+            self._stamp = before
 
     def scratch(self, *parts: str) -> Path:
         """A fresh folder in this discovery's temporary area."""
@@ -503,17 +579,41 @@ class _Finder:
         return path
 
     def add(self, sub: Submission) -> None:
+        for name, value in self._stamp.items():
+            if getattr(sub, name) in (None, "", False):
+                setattr(sub, name, value)
         key = (sub.student_id, sub.assignment)
         first = self.found.get(key)
         if first is None:
             self.found[key] = sub
             return
-        if first.problems and not any(first.folder.iterdir()) and any(sub.folder.iterdir()):
-            # The first one could not be unpacked, this one was: grade this one.
-            self.found[key], first, sub = sub, sub, first
-        first.problems.append(
-            f"{sub.display} is a second submission of {sub.student_id}'s {sub.assignment!r}: ignored it and "
-            f"graded {first.display}; hand in one copy"
+        # Two copies of one submission: grade the newest, name both, and mark it for review.
+        full = [any(s.folder.iterdir()) for s in (first, sub)]
+        if full[0] != full[1]:
+            newer = full[1]
+            why, short = "the one that could be unpacked", "graded the one that could be unpacked"
+        elif first.lms_order is not None and sub.lms_order is not None and first.lms_order != sub.lms_order:
+            newer = sub.lms_order > first.lms_order
+            why, short = "the newer submission in the learning-management system", "graded the newest"
+        else:
+            times = [s.when if s.when is not None else _newest_time(s.folder) for s in (first, sub)]
+            newer = times[1] > times[0]
+            kept_time, other_time = (times[1], times[0]) if newer else times
+            if kept_time == other_time:
+                why, short = f"the first found (both saved {_when(kept_time)})", "graded the first found"
+            else:
+                why = f"the newer copy (saved {_when(kept_time)}; the other {_when(other_time)})"
+                short = "graded the newest"
+        kept, ignored = (sub, first) if newer else (first, sub)
+        if newer:
+            kept.problems[:0] = [p for p in first.problems if " is a second submission of " in p]
+            kept.copies = first.copies
+            self.found[key] = kept
+        kept.copies += 1
+        kept.review = f"{kept.copies} copies, {short}"
+        kept.problems.append(
+            f"{ignored.display} is a second submission of {sub.student_id}'s {sub.assignment!r}: ignored it and "
+            f"graded {kept.display}, {why}; check that it is the right one"
         )
 
     def results(self) -> list[Submission]:
@@ -580,15 +680,16 @@ class _Finder:
             label = os.path.join(display, archive.name)
             name = _nfc(archive.stem)
             assignment = name if name in self.known else None
-            try:
-                target = self.unzip(archive, label, student_id, name)
-            except AutograderError as exc:
-                self.refused(student_id, archive, label, str(exc), assignment)
-                continue
-            if assignment is not None:
-                self.assignment_zip(student_id, assignment, target, label)
-            else:
-                self.student(student_id, target, label, zips=False)
+            with self.stamp(when=archive.stat().st_mtime):
+                try:
+                    target = self.unzip(archive, label, student_id, name)
+                except AutograderError as exc:
+                    self.refused(student_id, archive, label, str(exc), assignment)
+                    continue
+                if assignment is not None:
+                    self.assignment_zip(student_id, assignment, target, label)
+                else:
+                    self.student(student_id, target, label, zips=False)
 
     def assignment_zip(self, student_id: str, assignment: str, target: Path, label: str) -> None:
         """``<student>/<assignment>.zip``: the notebooks at its top, or inside one folder."""
@@ -600,8 +701,83 @@ class _Finder:
             folder, display = dirs[0], os.path.join(display, dirs[0].name)
         self.add(Submission(student_id, assignment, folder, display))
 
+    # -- Canvas ------------------------------------------------------------------------
 
-def discover(folder: os.PathLike | str, display: str, known_assignments: list[str]) -> list[Submission]:
+    def canvas(self, files: list[tuple[Path, re.Match]], prefix: str) -> None:
+        """A flat Canvas download: ``<name>_[late_]<user id>_<attachment id>_<file>`` at the top.
+
+        Each student's files become one submission: of the files uploaded under one
+        name (``schedules.ipynb``, then ``schedules-1.ipynb``...), the newest (highest
+        attachment id) is kept under its original name, and the older ones are noted.
+        The student id is the name part; two students with the same name part get
+        ``<name>_<user id>``.
+        """
+        users: dict[str, set[str]] = {}
+        for _, m in files:
+            users.setdefault(m["name"].lower(), set()).add(m["user"])
+        groups: dict[tuple[str, str], list[tuple[Path, re.Match]]] = {}
+        for path, m in files:
+            groups.setdefault((m["name"].lower(), m["user"]), []).append((path, m))
+        for (name, user), entries in sorted(groups.items()):
+            student_id = name if len(users[name]) == 1 else f"{name}_{user}"
+            newest: dict[str, tuple[tuple, Path, re.Match]] = {}
+            older: list[tuple[str, Path]] = []
+            for path, m in entries:
+                stem, ext = os.path.splitext(m["original"])
+                again = _RESUBMITTED.match(stem)
+                base = again["stem"] if again else stem
+                order = (int(m["file"]), int(again["n"]) if again else 0)
+                filename = base + ext
+                if filename in newest:
+                    if newest[filename][0] > order:
+                        older.append((filename, path))
+                        continue
+                    older.append((filename, newest[filename][1]))
+                newest[filename] = (order, path, m)
+            kept = sorted(newest.items())
+            stems = [os.path.splitext(f)[0] for f, _ in kept]
+            assignment = next((s for s in stems if s in self.known), None) or next(
+                (self.notebooks[s] for s in stems if s in self.notebooks), None) or self.prefer or self.only
+            late = any(bool(m["late"]) for _, (_, _, m) in kept)
+            order = max(o for _, (o, _, _) in kept)
+            shown = {f: os.path.join(prefix, path.name) for f, (_, path, _) in kept}
+            display = next(iter(shown.values())) if len(shown) == 1 else os.path.join(
+                prefix, f"{entries[0][1]['name']}_{user}_*")
+            notes = [
+                f"{os.path.join(prefix, path.name)} is an older upload of {filename} than "
+                f"{shown[filename]}: graded the newest" for filename, path in sorted(older, key=lambda x: x[1].name)
+            ]
+            with self.stamp(late=late, lms_id=user, lms_order=order):
+                if assignment is None:
+                    # Several assignments and nothing says which one: grade what the files say.
+                    assignment = stems[0] if stems else name
+                zips = [(f, path) for f, (_, path, _) in kept if f.lower().endswith(".zip")]
+                plain = [(f, path) for f, (_, path, _) in kept if not f.lower().endswith(".zip")]
+                if plain or not zips:
+                    where = self.scratch(student_id, assignment)
+                    for filename, path in plain:
+                        shutil.copyfile(path, where / filename)
+                    self.add(Submission(student_id, assignment, where, display, list(notes), sources=shown))
+                    notes = []
+                for filename, path in zips:
+                    label = shown[filename]
+                    try:
+                        target = self.unzip(path, label, student_id, "canvas")
+                    except AutograderError as exc:
+                        self.refused(student_id, path, label, str(exc), assignment)
+                        continue
+                    before = set(self.found)
+                    self.student(student_id, target, label, zips=False)
+                    if not set(self.found) - before and (student_id, assignment) not in self.found:
+                        # A zip of notebooks without their folder: they are this assignment.
+                        self.add(Submission(student_id, assignment, target, label))
+                    if notes and (student_id, assignment) in self.found:
+                        self.found[(student_id, assignment)].problems.extend(notes)
+                        notes = []
+
+
+def discover(folder: os.PathLike | str, display: str, known_assignments: list[str], *,
+             assignment: str | None = None, notebooks: dict | None = None) -> list[Submission]:
     """List the (student, assignment) submissions of a submissions folder.
 
     The folder is laid out ``<student_id>/<assignment>/<notebook>.ipynb``. Also
@@ -626,6 +802,12 @@ def discover(folder: os.PathLike | str, display: str, known_assignments: list[st
                                                 one assignment (so that the grade note
                                                 says which notebook is misnamed)
     ``<Name>_<n>_assignsubmission_file_/``      student id ``<Name>_<n>`` (Moodle's folders)
+    ``<name>_[late_]<user>_<id>_<file>``        student id ``<name>`` (Canvas's flat
+                                                download): ``<file>`` in the assignment
+                                                its name, ``assignment`` or the only one
+                                                says; of ``<file>``, ``<file>-1``... the
+                                                highest ``<id>`` is kept; ``late_`` sets
+                                                :attr:`Submission.late`
     one wrapper folder around all of it         looked through
     ==========================================  =======================================
 
@@ -637,8 +819,10 @@ def discover(folder: os.PathLike | str, display: str, known_assignments: list[st
     :data:`MAX_ZIP_BYTES`, an entry compressed more than :data:`MAX_ZIP_RATIO`
     times) are refused: that student's submission comes back with a problem
     saying why and no notebook (so it is graded 0), and the others are not
-    affected. A folder and a zip of the same submission: the folder is graded,
-    the other noted as ignored.
+    affected. Two copies of the same submission (a folder and a zip, say): the
+    newest is graded (by LMS submission id, else by file time; one that could
+    not be unpacked always loses), the other is named in a note, and the
+    submission's :attr:`Submission.review` says so.
 
     Parameters
     ----------
@@ -648,6 +832,12 @@ def discover(folder: os.PathLike | str, display: str, known_assignments: list[st
         The name to use for ``folder`` in messages.
     known_assignments : list of str
         Assignment names of the repository (to recognise the layout).
+    assignment : str, optional
+        The assignment being graded, if one was chosen: what a Canvas file whose
+        name says no assignment is taken for.
+    notebooks : dict, optional
+        ``{assignment: [notebook names]}``: a Canvas file named after a notebook
+        belongs to that notebook's assignment.
 
     Returns
     -------
@@ -663,7 +853,10 @@ def discover(folder: os.PathLike | str, display: str, known_assignments: list[st
     known = set(known_assignments)
     root = _unwrap(folder, known)
     prefix = display if root == folder else os.path.join(display, os.fspath(root.relative_to(folder)))
-    finder = _Finder(list(known_assignments))
+    finder = _Finder(list(known_assignments), assignment, notebooks)
+    canvas = _canvas_files(root)
+    if canvas:
+        finder.canvas(canvas, prefix)
     for entry in sorted(root.iterdir()):
         shown = os.path.join(prefix, entry.name)
         if entry.is_dir():
@@ -683,14 +876,17 @@ def discover(folder: os.PathLike | str, display: str, known_assignments: list[st
                     shutil.copyfile(nb, where / nb.name)
                 finder.add(Submission(student_id, finder.only, where, shown, [
                     f"{shown} has no {finder.only}/ folder, only {', '.join(nb.name for nb in loose)}"]))
-        elif entry.is_file() and entry.suffix.lower() == ".zip" and not _hidden(entry):
+        elif entry.is_file() and entry.suffix.lower() == ".zip" and not _hidden(entry) and not any(
+            entry == path for path, _ in canvas
+        ):
             student_id = _student_id(entry.stem)
-            try:
-                target = finder.unzip(entry, shown, student_id)
-            except AutograderError as exc:
-                finder.refused(student_id, entry, shown, str(exc), None)
-                continue
-            finder.student(student_id, target, shown, zips=False)
+            with finder.stamp(when=entry.stat().st_mtime):
+                try:
+                    target = finder.unzip(entry, shown, student_id)
+                except AutograderError as exc:
+                    finder.refused(student_id, entry, shown, str(exc), None)
+                    continue
+                finder.student(student_id, target, shown, zips=False)
     return finder.results()
 
 

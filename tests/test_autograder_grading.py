@@ -167,8 +167,10 @@ def test_bad_submissions_score_zero_with_a_note_and_the_batch_goes_on(toy, tmp_p
     assert got["empty"].status == "failed" and got["empty"].score == 0.0
     assert "subs/empty/toy/toy.ipynb is empty (0 bytes)" in got["empty"].note
 
-    assert got["renamed"].status == "failed" and got["renamed"].score == 0.0
-    assert "found toy (1).ipynb: rename it to toy.ipynb" in got["renamed"].note
+    # the only notebook there, under another name: graded, and the note says so (issue #12)
+    assert got["renamed"].status == "graded" and got["renamed"].score == MAX
+    assert got["renamed"].note.endswith("subs/renamed/toy/toy (1).ipynb was graded as toy.ipynb: it is the only "
+                                        "notebook there and toy.ipynb is missing; name it toy.ipynb next time")
 
     # a deleted test cell is put back from the source: honest work keeps its points
     assert got["deleter"].status == "graded" and got["deleter"].score == MAX
@@ -216,3 +218,54 @@ def test_a_notebook_one_folder_too_deep_is_found_and_noted(toy, tmp_path):
     (result,) = autograder.grade_submissions(subs, repo=toy["root"], course_dir=tmp_path / "course", progress=False)
     assert (result.student_id, result.score, result.status) == ("alice", MAX, "graded"), result.note
     assert "was found at" in result.note and "sub/x/toy.ipynb" in result.note, result.note
+
+
+# --------------------------------------------------------------------------- academic integrity (issue #12)
+
+
+def _forbid_nqm(tmp_path, toy):
+    """A copy of the toy repository whose notebook forbids lrlab.nqm (metadata.autograder.forbidden_modules)."""
+    root = tmp_path / "repo"
+    shutil.copytree(toy["root"] / "solutions", root / "solutions")
+    source = root / "solutions" / "toy" / "toy.ipynb"
+    nb = nbformat.read(source, as_version=4)
+    nb.metadata["autograder"] = {"forbidden_modules": ["lrlab.nqm"]}
+    nbformat.write(nb, source)
+    autograder.release(repo=root)
+    return root
+
+
+def test_an_import_of_the_reference_module_is_flagged_in_the_table_and_the_csv(toy, tmp_path):
+    from conftest import require_system
+
+    require_system("bwrap", "the sandbox needs Debian's bubblewrap: apt-get install bubblewrap")
+    root = _forbid_nqm(tmp_path, toy)
+    subs, course = tmp_path / "subs", tmp_path / "course"
+    at_top = "from lrlab.nqm import *\n\ndef double(x):\n    return 2 * x"
+    inside = "def peak_step(total_steps):\n    import lrlab.nqm\n    return total_steps // 2"
+    autograder.write_submission(subs, "honest", "toy", "toy", toy["perfect"])
+    autograder.write_submission(subs, "top", "toy", "toy", with_cell(toy["perfect"], "double", at_top))
+    autograder.write_submission(subs, "inside", "toy", "toy", with_cell(toy["perfect"], "peak_step", inside))
+    proc = run_cli("grade", subs, "--repo", root, "--course-dir", course, "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split()[:6] == ["student", "assignment", "score", "max_score", "status", "flags"]
+    line = {row.split()[0]: row for row in lines[2:5]}
+    # The cell that imported it lost its points (the sandbox's stand-in raised ImportError), and it is flagged.
+    assert "integrity: lrlab.nqm in cell 'double'" in line["top"]
+    assert "integrity: lrlab.nqm in cells 'peak_step', 'test_peak_step'" in line["inside"]
+    assert "integrity" not in line["honest"]
+    assert "2 with an integrity flag" in proc.stdout
+
+    rows = {r["student_id"]: r for r in autograder.export_grades(repo=root, course_dir=course)}
+    assert rows["top"]["integrity"] == "lrlab.nqm in cell 'double'" and float(rows["top"]["score"]) == MAX - 1
+    assert rows["inside"]["integrity"] == "lrlab.nqm in cells 'peak_step', 'test_peak_step'"
+    assert float(rows["inside"]["score"]) == MAX - 2
+    assert rows["honest"]["integrity"] == "" and float(rows["honest"]["score"]) == MAX
+
+    # Without the sandbox the import works, and costs nothing: the flag still says so (read from the source).
+    results = autograder.grade_submissions(subs, repo=root, course_dir=tmp_path / "course-none", sandbox="none",
+                                           progress=False)
+    got = {r.student_id: r for r in results}
+    assert got["top"].score == MAX and got["top"].integrity == "lrlab.nqm in cell 'double'"
+    assert got["inside"].integrity == "lrlab.nqm in cell 'peak_step'" and got["honest"].integrity == ""

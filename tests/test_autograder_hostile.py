@@ -371,3 +371,8 @@ def test_importing_the_reference_implementation_says_why(graded):
     nb = nbformat.read(path, as_version=4)
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert any(o["ename"] == "ImportError" and "reference implementation" in o["evalue"] for o in errors), errors[:3]
+    # ... and the grade table and the CSV say so (issue #12): which module, which cells.
+    results = graded["results"]
+    for sid in ("reference_import_top", "reference_import_in_function", "reference_by_path"):
+        assert results[sid].integrity.startswith("lrlab.pac_bayes in cell"), (sid, results[sid].integrity)
+    assert all(not results[sid].integrity for sid in ("honest", "base_wrong", "probes"))

@@ -191,9 +191,10 @@ def test_discover_maps_lms_layouts(tmp_path):
     make_zip(subs / "cleo" / "toy.zip", {"toy.ipynb": NB})
     (subs / "Dan_7_assignsubmission_file_").mkdir()                                 # Moodle, notebook uploaded
     (subs / "Dan_7_assignsubmission_file_" / "toy.ipynb").write_text(NB)
-    (subs / "eve" / "toy").mkdir(parents=True)                                      # folder and zip: folder wins
-    (subs / "eve" / "toy" / "toy.ipynb").write_text(NB)
+    (subs / "eve" / "toy").mkdir(parents=True)                                      # folder and an older zip:
+    (subs / "eve" / "toy" / "toy.ipynb").write_text(NB)                             # the folder wins
     make_zip(subs / "eve.zip", {"toy/toy.ipynb": "{}"})
+    os.utime(subs / "eve.zip", (1_700_000_000, 1_700_000_000))
     nfd = unicodedata.normalize("NFD", "José")
     (subs / nfd / "toy").mkdir(parents=True)
     (subs / nfd / "toy" / "toy.ipynb").write_text(NB)
@@ -212,7 +213,9 @@ def test_discover_maps_lms_layouts(tmp_path):
         f"as if it were {os.path.join('subs', 'Dan_7_assignsubmission_file_', 'toy', 'toy.ipynb')}"
     ]
     assert "subs/eve.zip/toy is a second submission of eve's 'toy': ignored it" in got[("eve", "toy")].problems[0]
-    assert all(not s.problems for k, s in got.items() if k[0] not in ("Dan_7", "eve"))
+    assert "the newer copy" in got[("eve", "toy")].problems[0] and "2023-11-14" in got[("eve", "toy")].problems[0]
+    assert got[("eve", "toy")].review == "2 copies, graded the newest"
+    assert all(not s.problems and not s.review for k, s in got.items() if k[0] not in ("Dan_7", "eve"))
 
 
 def test_discover_names_a_misnamed_loose_notebook_and_prefers_what_unpacks(tmp_path):
@@ -227,9 +230,10 @@ def test_discover_names_a_misnamed_loose_notebook_and_prefers_what_unpacks(tmp_p
     dup = got[("dup", "toy")]
     assert (dup.folder / "toy.ipynb").read_text() == NB and dup.display == "subs/dup.zip/toy"
     assert dup.problems == [
-        "subs/dup/toy.zip is a second submission of dup's 'toy': ignored it and graded subs/dup.zip/toy; "
-        "hand in one copy"
+        "subs/dup/toy.zip is a second submission of dup's 'toy': ignored it and graded subs/dup.zip/toy, "
+        "the one that could be unpacked; check that it is the right one"
     ]
+    assert dup.review == "2 copies, graded the one that could be unpacked"
     # With several assignments there is no telling which one a stray notebook is for: nothing is invented.
     assert ("ren", "toy") not in found(tmp_path, known=("toy", "other"))
 
@@ -330,6 +334,141 @@ def test_a_zip_bomb_as_the_submissions_archive_is_refused_whole(tmp_path, monkey
     assert list(target.iterdir()) == []
 
 
+# --------------------------------------------------------------------------- Canvas, duplicates (issue #12)
+
+
+def nb_saying(text: str) -> str:
+    """A minimal notebook whose one markdown cell says ``text`` (to tell copies apart)."""
+    return nbformat.writes(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(text)]))
+
+
+def test_discover_reads_canvas_flat_download_keeping_the_newest_upload_and_late_flag(tmp_path):
+    """Canvas: <name>_[late_]<user>_<attachment>_<file>, resubmissions as <file>-1, -2, all at the top."""
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    files = {
+        "smithalice_1001_5001_toy.ipynb": nb_saying("first"),
+        "smithalice_late_1001_5002_toy-1.ipynb": nb_saying("second, late"),
+        "smithalice_1001_5000_data.csv": "x,y",
+        "jonesbob_1002_5003_toy.ipynb": nb_saying("bob"),
+        "jonesbob_1002_5010_toy-2.ipynb": nb_saying("bob again"),
+        "jonesbob_1002_5004_toy-1.ipynb": nb_saying("bob in between"),
+        "leecarl_1003_5005_toy.ipynb": nb_saying("carl 1003"),
+        "leecarl_1004_5006_toy.ipynb": nb_saying("carl 1004"),      # two students, one sortable name
+        "davisdan_1005_5007_work.zip": zip_bytes({"toy/toy.ipynb": nb_saying("dan zipped")}),
+    }
+    for name, data in files.items():
+        (subs / name).write_bytes(data if isinstance(data, bytes) else data.encode())
+    got = found(subs)
+    assert sorted(got) == [("davisdan", "toy"), ("jonesbob", "toy"), ("leecarl_1003", "toy"),
+                           ("leecarl_1004", "toy"), ("smithalice", "toy")]
+    alice = got[("smithalice", "toy")]
+    assert sorted(p.name for p in alice.folder.iterdir()) == ["data.csv", "toy.ipynb"]
+    assert "second, late" in (alice.folder / "toy.ipynb").read_text()
+    assert (alice.late, alice.lms_id, alice.review) == (True, "1001", "")
+    assert alice.problems == ["subs/smithalice_1001_5001_toy.ipynb is an older upload of toy.ipynb than "
+                              "subs/smithalice_late_1001_5002_toy-1.ipynb: graded the newest"]
+    assert alice.shown("toy.ipynb") == "subs/smithalice_late_1001_5002_toy-1.ipynb"
+    bob = got[("jonesbob", "toy")]
+    assert "bob again" in (bob.folder / "toy.ipynb").read_text() and not bob.late and len(bob.problems) == 2
+    assert [got[(f"leecarl_{u}", "toy")].lms_id for u in ("1003", "1004")] == ["1003", "1004"]
+    dan = got[("davisdan", "toy")]
+    assert "dan zipped" in (dan.folder / "toy.ipynb").read_text() and dan.lms_id == "1005"
+    assert dan.display == "subs/davisdan_1005_5007_work.zip/toy"
+
+    # Inside one wrapper folder, with several assignments: the file names say which one ...
+    wrapped = tmp_path / "wrapped" / "submissions"
+    wrapped.mkdir(parents=True)
+    (wrapped / "smithalice_1001_5001_toy.ipynb").write_text(NB)
+    (wrapped / "jonesbob_1002_5003_notes.ipynb").write_text(NB)
+    subs_of = {(s.student_id, s.assignment) for s in discover(wrapped.parent, "subs", ["other", "toy"])}
+    assert subs_of == {("smithalice", "toy"), ("jonesbob", "notes")}
+    # ... or the assignment being graded does, or a notebook's name.
+    got = {(s.student_id, s.assignment) for s in discover(wrapped.parent, "subs", ["other", "toy"],
+                                                           assignment="toy")}
+    assert got == {("smithalice", "toy"), ("jonesbob", "toy")}
+    got = {(s.student_id, s.assignment) for s in discover(wrapped.parent, "subs", ["other", "toy"],
+                                                           notebooks={"other": ["notes"], "toy": ["toy"]})}
+    assert got == {("smithalice", "toy"), ("jonesbob", "other")}
+
+
+def test_the_newest_of_two_copies_is_graded_and_marked_for_review(tmp_path):
+    subs = tmp_path / "subs"
+    (subs / "fay" / "toy").mkdir(parents=True)
+    (subs / "fay" / "toy" / "toy.ipynb").write_text(nb_saying("the old folder"))
+    os.utime(subs / "fay" / "toy" / "toy.ipynb", (1_700_000_000, 1_700_000_000))
+    make_zip(subs / "fay.zip", {"toy/toy.ipynb": nb_saying("the later zip")})   # found second, newer
+    (subs / "gus" / "toy").mkdir(parents=True)
+    (subs / "gus" / "toy" / "toy.ipynb").write_text(nb_saying("gus"))
+    got = found(subs)
+    fay = got[("fay", "toy")]
+    assert "the later zip" in (fay.folder / "toy.ipynb").read_text()
+    assert fay.review == "2 copies, graded the newest"
+    (note,) = fay.problems
+    assert note.startswith("subs/fay/toy is a second submission of fay's 'toy': ignored it and graded "
+                           "subs/fay.zip/toy, the newer copy (saved ")
+    assert "the other 2023-11-14 22:13:20 UTC" in note
+    assert got[("gus", "toy")].review == "" and got[("gus", "toy")].problems == []
+
+
+def test_unpacking_keeps_the_times_of_the_entries(tmp_path):
+    archive = tmp_path / "subs.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr(zipfile.ZipInfo("alice/toy/toy.ipynb", date_time=(2024, 3, 1, 12, 0, 0)), NB)
+    target = autograder.extract_zip(archive, tmp_path / "out")
+    saved = time.localtime((target / "alice" / "toy" / "toy.ipynb").stat().st_mtime)[:6]
+    assert saved == (2024, 3, 1, 12, 0, 0)
+
+
+def test_summary_table_shows_flags_only_when_some_result_has_one():
+    plain = [GradeResult("alice", "toy", 4.0, MAX, "graded", "")]
+    assert format_table(plain).splitlines()[0].split() == ["student", "assignment", "score", "max_score",
+                                                            "status", "note"]
+    flagged = plain + [GradeResult("bob", "toy", 3.0, MAX, "graded", "a note", late=True,
+                                   review="2 copies, graded the newest", integrity="lrlab.nqm in cell 'double'")]
+    lines = format_table(flagged).splitlines()
+    assert lines[0].split() == ["student", "assignment", "score", "max_score", "status", "flags", "note"]
+    assert lines[3].endswith("late; review: 2 copies, graded the newest; integrity: lrlab.nqm in cell 'double'"
+                             "  a note")
+    row = flagged[1].row()
+    assert (row["late"], row["review"], row["integrity"]) == ("late", "2 copies, graded the newest",
+                                                               "lrlab.nqm in cell 'double'")
+    assert tuple(row) == autograder.CSV_COLUMNS
+
+
+@pytest.mark.parametrize("source, flagged", [
+    ("from lrlab.nqm import *", True),
+    ("import lrlab.nqm as ref", True),
+    ("from lrlab import nqm", True),
+    ("import importlib\nref = importlib.import_module('lrlab.nqm')", True),
+    ("path = folder + '/nqm.py'", True),
+    ("glob.glob(folder + '/__pycache__/nqm*.pyc')", True),
+    ("%matplotlib inline\nfrom lrlab.nqm import loss", True),
+    ("from lrlab.plotting import plot\nimport numpy", False),
+    ("# the reference lrlab.nqm is off limits\nx = 1", False),   # a comment is no import
+    ("print('nqm is fun')", False),
+])
+def test_integrity_scan_finds_imports_of_a_forbidden_module(source, flagged):
+    from autograder.grading import _imported, _names_module
+
+    modules, texts = _imported(source)
+    hit = any(m == "lrlab.nqm" or m.startswith("lrlab.nqm.") for m in modules) or any(
+        _names_module(t, "lrlab.nqm") for t in texts)
+    assert hit == flagged
+
+
+@pytest.mark.parametrize("given, shown", [
+    ("subs", "subs"), ("subs/", "subs"), ("./term/subs", os.path.join("term", "subs")),
+    ("../elsewhere/subs", "subs"), ("term/../../subs.zip", "subs.zip"),
+])
+def test_notes_name_the_submissions_as_typed_without_climbing(given, shown, tmp_path, monkeypatch):
+    from autograder.grading import _display_root
+
+    monkeypatch.chdir(tmp_path)
+    assert _display_root(Path(given)) == shown
+    assert _display_root(tmp_path / "abs" / "subs") == "subs"
+
+
 # --------------------------------------------------------------------------- whole batches
 
 
@@ -372,7 +511,7 @@ def test_an_lms_export_with_messy_names_grades_every_student_and_regrades_the_sa
     }
     assert {k: (r.score, r.status) for k, r in got.items()} == expected
     assert all(got[k].note == "" for k in ("zoë", "José", "李雷", "Alice Smith_12345", "bob", "=SUM(1+1)", "@at"))
-    shown = os.fspath(archive)
+    shown = archive.name  # notes name an absolute path by its own name (issue #12)
     assert got["carl"].note == (f"{shown}/export/carl/toy.ipynb is not in a toy/ folder: graded as if it were "
                                 f"{shown}/export/carl/toy/toy.ipynb")
     assert "export/dora/toy/toy.ipynb is missing" in got["dora"].note
@@ -408,6 +547,80 @@ def test_an_lms_export_with_messy_names_grades_every_student_and_regrades_the_sa
         k: (r.score, r.status, r.note) for k, r in got.items()}
     autograder.export_grades(out, repo=toy["root"], course_dir=course)
     assert out.read_text(encoding="utf-8") == text
+
+
+@pytest.mark.slow
+def test_canvas_renamed_duplicate_and_relative_paths_in_one_batch(toy, tmp_path, monkeypatch):
+    """Issue #12, items 5-7 and 9: a Canvas download (late, resubmitted), a renamed lone notebook, a .py
+    instead of the notebook, a folder and a later zip; passed as ../in/batch.zip; then every export shape."""
+    perfect, half = toy["perfect"], toy["half"]
+    old = (2023, 11, 14, 12, 0, 0)
+    entries = {
+        "smithalice_1001_5001_toy.ipynb": half,
+        "smithalice_late_1001_5002_toy-1.ipynb": perfect,           # the newest upload, late
+        "jonesbob_1002_5003_toy.ipynb": half,
+        "dave/toy/toy-final.ipynb": perfect,                        # the only notebook, renamed
+        "erin/toy/toy.py": "def double(x):\n    return 2 * x\n",   # a script instead of the notebook
+        "fay/toy/toy.ipynb": (old, half),                           # a folder ...
+        "fay.zip": zip_bytes({"toy/toy.ipynb": perfect}),           # ... and a later zip
+    }
+    archive = tmp_path / "in" / "batch.zip"
+    archive.parent.mkdir()
+    with zipfile.ZipFile(archive, "w") as zf:
+        for name, data in entries.items():
+            if isinstance(data, tuple):
+                zf.writestr(zipfile.ZipInfo(name, date_time=data[0]), data[1])
+            else:
+                zf.writestr(name, data)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    course = tmp_path / "course"
+    results = autograder.grade_submissions(os.path.join("..", "in", "batch.zip"), repo=toy["root"],
+                                           course_dir=course, progress=False)
+    got = {r.student_id: r for r in results}
+    assert {k: (r.score, r.status) for k, r in got.items()} == {
+        "smithalice": (MAX, "graded"), "jonesbob": (1.0, "graded"), "dave": (MAX, "graded"),
+        "erin": (0.0, "failed"), "fay": (MAX, "graded")}
+    assert [k for k, r in got.items() if r.late] == ["smithalice"]
+    assert "batch.zip/smithalice_1001_5001_toy.ipynb is an older upload of toy.ipynb" in got["smithalice"].note
+    assert got["dave"].note == ("batch.zip/dave/toy/toy-final.ipynb was graded as toy.ipynb: it is the only "
+                                "notebook there and toy.ipynb is missing; name it toy.ipynb next time")
+    assert got["erin"].note == ("batch.zip/erin/toy/toy.ipynb is missing (found batch.zip/erin/toy/toy.py instead: "
+                                "submit the notebook itself, toy.ipynb); graded as 0")
+    assert got["fay"].review == "2 copies, graded the newest" and "the newer copy" in got["fay"].note
+    assert "batch.zip/fay/toy" in got["fay"].note and "batch.zip/fay.zip/toy" in got["fay"].note
+    assert [k for k, r in got.items() if r.review] == ["fay"]
+    for result in results:
+        assert "../" not in result.note and str(tmp_path) not in result.note, result.note
+    table = format_table(results)
+    assert "flags" in table.splitlines()[0] and "review: 2 copies, graded the newest" in table
+
+    # The CSV carries the marks; the wide and Canvas shapes one row per student.
+    rows = {r["student_id"]: r for r in autograder.export_grades(repo=toy["root"], course_dir=course)}
+    assert rows["smithalice"]["late"] == "late" and rows["jonesbob"]["late"] == ""
+    assert rows["fay"]["review"] == "2 copies, graded the newest" and rows["fay"]["status"] == "graded"
+    out = tmp_path / "wide.csv"
+    wide = autograder.export_grades(out, repo=toy["root"], course_dir=course, shape="wide")
+    assert [(r["student_id"], r["toy"], r["total"]) for r in wide] == [
+        ("dave", "4.0", "4.0"), ("erin", "0.0", "0.0"), ("fay", "4.0", "4.0"), ("jonesbob", "1.0", "1.0"),
+        ("smithalice", "4.0", "4.0")]
+    assert out.read_text().splitlines()[0] == "student_id,toy,total"
+    proc = subprocess.run([sys.executable, "-m", "autograder", "export", "--format", "canvas", "--repo",
+                           toy["root"], "--course-dir", course], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "Student,ID,SIS User ID,SIS Login ID,Section,toy"
+    assert lines[1] == "Points Possible,,,,,4.0"
+    canvas = {r["Student"]: r for r in csv.DictReader(io.StringIO(proc.stdout, newline=""))}
+    assert (canvas["smithalice"]["ID"], canvas["smithalice"]["SIS Login ID"], canvas["smithalice"]["toy"]) == (
+        "1001", "", "4.0")
+    assert (canvas["dave"]["ID"], canvas["dave"]["SIS Login ID"]) == ("", "dave")
+    proc = subprocess.run([sys.executable, "-m", "autograder", "export", "--wide", "--format", "canvas",
+                           "--repo", toy["root"], "--course-dir", course], cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 1 and "ask for two shapes" in proc.stderr
 
 
 def _descendants(pid: int) -> list[int]:

@@ -251,7 +251,7 @@ def test_two_graders_share_one_class_through_the_cli(toy, pg_db, tmp_path):
         out = finish(run_cli("export", "--repo", toy["root"], "--course-dir", tmp_path / machine / "course",
                              "--db", db))
         lines = out.splitlines()
-        assert lines[0] == "student_id,assignment,score,max_score,status,note"
+        assert lines[0] == ",".join(autograder.CSV_COLUMNS)
         assert [tuple(line.split(",")[:4]) for line in lines[1:]] == [
             ("blank", "toy", "0.0", "4.0"), ("broken", "toy", "0.0", "4.0"),
             ("half", "toy", "1.0", "4.0"), ("perfect", "toy", "4.0", "4.0")]
