@@ -192,9 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="students: open JupyterLab in workspace/ with every assignment offered (what `make lab` runs)",
         description="Prepare workspace/ (ignored by git) and open JupyterLab there. nbgrader's student "
                     "extensions are set up on a local exchange: the Assignments tab lists every released "
-                    "assignment, Fetch copies one into workspace/<assignment>/ (exercises/ stays untouched), "
-                    "the Validate button runs a notebook's visible tests, and Submit leaves a time-stamped "
-                    "copy in workspace/.exchange/. Arguments after the options go to `jupyter lab`.",
+                    "assignment in course order, Fetch copies one into workspace/<assignment>/ (exercises/ "
+                    "stays untouched), the Validate button runs a notebook's visible tests, and Submit leaves "
+                    "a time-stamped copy in workspace/.exchange/. Only student tools are on: no Formgrader, "
+                    "Create Assignment, Course List or Fetch Feedback. Jupyter's configuration for the lab is "
+                    "workspace/.jupyter/ (JUPYTER_CONFIG_DIR). Arguments after the options go to `jupyter lab`.",
         epilog=dedent("""\
             Examples:
               make lab                                   # the same as the next line, with the course's .venv
@@ -224,9 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from . import grading
-    from .release import check, release
-
+    # The students' commands first, without nbgrader: an assignment's download ships only what
+    # `validate` imports (autograder.student.bundle_modules).
     if args.command == "validate":
         from .validate import format_report, validate_notebook
 
@@ -244,7 +245,9 @@ def _run(args: argparse.Namespace) -> int:
                 *[a for a in args.jupyter_args if a != "--"]]
         if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in argv:
             argv.append("--allow-root")  # a container's root user; Jupyter refuses root without it
-        os.chdir(ws.root)  # nbgrader's extensions read nbgrader_config.py from here
+        os.chdir(ws.root)
+        # nbgrader_config.py, the student-only extensions and settings live in <workspace>/.jupyter
+        os.environ["JUPYTER_CONFIG_DIR"] = str(ws.config_dir)
         os.execvp(argv[0], argv)
 
     if args.command == "bundle":
@@ -258,6 +261,9 @@ def _run(args: argparse.Namespace) -> int:
         for name in names:
             print(f"wrote {os.path.relpath(make_bundle(name, repo=repo, dest=args.dest))}")
         return 0
+
+    from . import grading
+    from .release import check, release
 
     common = dict(repo=args.repo)
     if args.command == "release":
