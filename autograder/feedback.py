@@ -13,7 +13,9 @@ one preprocessor, :class:`FeedbackCells`, in its place:
   loads nothing else. A page is one self-contained file because that is all
   nbgrader's ``release_feedback`` sends a student (it copies ``<notebook>.html``
   alone), and a page mailed, uploaded or zipped on its own must work too. It adds
-  about 0.95 MB to a page with math; pages without math get none.
+  about 0.95 MB to a page with math; pages without math get none. The browser
+  unpacks it (``DecompressionStream``: browsers from 2023 on); an older one shows
+  the TeX as written.
 - **A summary that names the tests.** A table of the graded cells: the test's
   ``grade_id`` (linked to the cell), the first line of its docstring, points and
   passed/failed in words, failed rows marked, and a link to the first failed test.
@@ -23,6 +25,11 @@ one preprocessor, :class:`FeedbackCells`, in its place:
   not a test (imports, helpers such as ``check_raises``, demos) sits in a closed
   ``<details>``; its output stays visible.
 - **Failed tests stand out**: a red panel with "Failed" in words, green for passed.
+
+Wiring: :func:`autograder._nbgrader.make_config` puts :class:`FeedbackCells` in
+``GenerateFeedback.preprocessors`` (after nbgrader's ``GetGrades``) and calls
+:func:`configure`; :func:`write_feedback` stands in for
+``NbGraderAPI.generate_feedback``, which would force nbgrader's own template.
 """
 
 from __future__ import annotations
@@ -37,7 +44,9 @@ from pathlib import Path
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
-__all__ = ["FeedbackCells", "TEMPLATE_NAME", "TEMPLATE_DIR", "mathjax_script", "cell_label", "configure", "write_feedback"]
+__all__ = [
+    "FeedbackCells", "TEMPLATE_NAME", "TEMPLATE_DIR", "cell_label", "configure", "mathjax_script", "write_feedback",
+]
 
 TEMPLATE_NAME = "lrlab_feedback"
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"

@@ -72,9 +72,10 @@ def _rich_toy(root: Path) -> None:
         if gid == "test_double":  # a docstring names the test
             cell.source = '"""double: twice its argument, for positive and negative numbers."""\n' + cell.source
         if gid == "test_peak_step":  # ... and its message is one long line
+            visible = "assert peak_step(10) == 5"
             cell.source = ('"""peak_step: the middle step, and ValueError for no steps."""\n'
-                           + cell.source.replace("assert peak_step(10) == 5", f"assert peak_step(10) == 5, {LONG_MESSAGE!r}"))
-        cells.append(cell)  # test_half_life keeps no docstring: its summary line falls back to its id
+                           + cell.source.replace(visible, f"{visible}, {LONG_MESSAGE!r}"))
+        cells.append(cell)  # test_half_life keeps no docstring: the summary names it by its id alone
     nb.cells = cells
     nbformat.write(nb, path)
 
@@ -111,7 +112,7 @@ def feedback(tmp_path_factory, worker_id):
 
 
 class _Parser(html.parser.HTMLParser):
-    """The tags of a page: every (tag, attrs, text-inside-for-a) in order."""
+    """Every start tag of a page as ``(tag, attrs)``, and every in-page link as ``(target, text)``."""
 
     def __init__(self):
         super().__init__(convert_charrefs=True)
@@ -180,8 +181,9 @@ def test_the_page_loads_no_script_or_style_from_the_network(feedback):
     remote = [(tag, a.get("src") or a.get("href")) for tag, a in tags
               if (tag == "script" and a.get("src")) or (tag == "link" and a.get("href"))]
     assert remote == [], f"the page loads {remote}: a student offline gets no math or styles"
-    assert "cdnjs.cloudflare.com" not in text and "MathJax.Hub.Config" not in text  # nbgrader's MathJax 2 from a CDN
-    packed = re.search(r'<script id="lrlab-mathjax" type="application/gzip;base64">\s*([A-Za-z0-9+/=]+)\s*</script>', text)
+    assert "cdnjs.cloudflare.com" not in text and "MathJax.Hub" not in text  # nbgrader's MathJax 2, from a CDN
+    packed = re.search(r'<script id="lrlab-mathjax" type="application/gzip;base64">\s*([A-Za-z0-9+/=]+)\s*</script>',
+                       text)
     assert packed, "MathJax is not in the page"
     code = gzip.decompress(base64.b64decode(packed.group(1))).decode()
     assert "3.2.2" in code  # MathJax of the pinned django-static-mathjax, whole
@@ -279,9 +281,10 @@ def test_the_summary_names_each_test_and_links_to_it(feedback):
 
 def test_failed_tests_are_marked_in_colour_and_in_words(feedback):
     text = feedback.read_text()
-    panels = dict(re.findall(r'<div class="panel (panel-\w+) nbgrader_cell" id="(\w+)"', text)[i][::-1]
-                  for i in range(3))
-    assert panels == {"test_double": "panel-success", "test_peak_step": "panel-danger", "test_half_life": "panel-danger"}
+    test_panel = r'<div class="panel (panel-\w+) nbgrader_cell" id="(\w+)"'
+    panels = {gid: colour for colour, gid in re.findall(test_panel, text)}
+    assert panels == {"test_double": "panel-success", "test_peak_step": "panel-danger",
+                      "test_half_life": "panel-danger"}
     peak = text[text.index('id="test_peak_step"'):]
     assert "Failed" in peak[:peak.index("</div>")]
     double = text[text.index('id="test_double"'):]
@@ -299,14 +302,16 @@ def test_long_assertion_lines_wrap(feedback, browser):
     ctx, tab, _, _ = _open(browser, feedback, width=700)
     try:
         error = tab.evaluate("""() => {
-            const pre = [...document.querySelectorAll('.output_error pre')].find(p => p.innerText.includes('word119'));
+            const pre = [...document.querySelectorAll('.output_error pre')]
+                .find(p => p.innerText.includes('word119'));
             return pre && [pre.scrollWidth, pre.clientWidth, pre.getBoundingClientRect().height];
         }""")
         assert error, "the long assertion message is not in the page"
         scroll, client, height = error
         assert scroll <= client + 1, f"the assertion message scrolls sideways ({scroll} px in {client} px)"
         assert height > 60, "the long line did not wrap onto several lines"
-        wide = tab.evaluate("() => [...document.querySelectorAll('pre')].filter(p => p.scrollWidth > p.clientWidth + 1).length")
+        wide = tab.evaluate(
+            "() => [...document.querySelectorAll('pre')].filter(p => p.scrollWidth > p.clientWidth + 1).length")
         assert wide == 0, f"{wide} code or output blocks scroll sideways"
         assert tab.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
     finally:
@@ -322,7 +327,8 @@ def test_tables_are_styled(feedback, browser):
             style = tab.evaluate(f"""() => {{
                 const td = document.querySelector('{table} td'), th = document.querySelector('{table} th');
                 const s = getComputedStyle(td), h = getComputedStyle(th);
-                return [s.borderTopStyle, parseFloat(s.borderTopWidth), parseFloat(s.paddingLeft), h.backgroundColor];
+                return [s.borderTopStyle, parseFloat(s.borderTopWidth), parseFloat(s.paddingLeft),
+                        h.backgroundColor];
             }}""")
             border, width, padding, header = style
             assert border != "none" and width >= 1, f"{table}: cells have no borders ({style})"
@@ -343,7 +349,8 @@ def test_helper_code_is_folded_and_the_tests_are_not(feedback, browser):
     try:
         seen = tab.evaluate("""() => {
             const vis = el => !!el && el.checkVisibility();
-            const helper = [...document.querySelectorAll('pre')].find(p => p.innerText.includes('def check_raises'));
+            const helper = [...document.querySelectorAll('pre')]
+                .find(p => p.innerText.includes('def check_raises'));
             return {helper: vis(helper), summary: vis(document.querySelector('details.lrlab-helper summary')),
                     failed: vis(document.getElementById('test_peak_step'))};
         }""")
