@@ -54,14 +54,42 @@ def use_style() -> None:
 
 
 def _retina_inline_figures() -> None:
-    """In a notebook (the book's chapters), render inline figures at twice the resolution."""
+    """In a notebook (the book's chapters), render inline figures at twice the resolution.
+
+    IPython's "retina" format records both a display width and a display height
+    (half the pixel size) with each PNG, and the book turns them into a fixed
+    ``width: ...px; height: ...px`` on the image: in a column narrower than the
+    width, the browser shrinks the width but keeps the height, and the figure is
+    squashed. Only the width is kept here, so a page scales the figure to its
+    column with its aspect ratio intact (tests/test_browser.py measures it).
+    """
     try:
         from IPython import get_ipython
+        from matplotlib.figure import Figure
         from matplotlib_inline.backend_inline import set_matplotlib_formats
     except ImportError:  # plain Python: nothing to do
         return
-    if get_ipython() is not None:
-        set_matplotlib_formats("retina")
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "display_formatter"):
+        return
+    set_matplotlib_formats("retina")
+    png = shell.display_formatter.formatters["image/png"]
+    retina = png.lookup_by_type(Figure)
+    png.for_type(Figure, lambda fig: _width_only(retina(fig)))
+
+
+def _width_only(rendered):
+    """``(png, {"width": w, "height": h})`` -> ``(png, {"width": w})``; ``None`` (an empty figure) stays ``None``.
+
+    >>> _width_only(("png", {"width": 385, "height": 198}))
+    ('png', {'width': 385})
+    >>> _width_only(None) is None
+    True
+    """
+    if rendered is None:
+        return None
+    data, metadata = rendered
+    return data, {key: value for key, value in metadata.items() if key != "height"}
 
 
 def styles():
@@ -149,4 +177,6 @@ def show(fig=None, alt: str = "") -> None:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=2 * fig.dpi, bbox_inches="tight")
     plt.close(fig)
-    display(Image(data=buffer.getvalue(), retina=True, metadata={"alt": text}))
+    image = Image(data=buffer.getvalue(), retina=True, metadata={"alt": text})
+    image.height = None  # width only: the page scales the figure and keeps its aspect ratio
+    display(image)

@@ -56,5 +56,40 @@ def test_show_in_a_notebook_attaches_the_alt_text_to_the_image(tmp_path):
     assert len(images) == 1, f"expected one PNG output, got {[o.get('output_type') for o in outputs]}"
     assert images[0].metadata["image/png"]["alt"] == alt
     assert "width" in images[0].metadata["image/png"], "retina sizing lost"
+    assert "height" not in images[0].metadata["image/png"], (
+        "show() fixes the display height too: a page narrower than the width squashes the figure"
+    )
     printed = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
     assert printed.strip() == "[]", "show() should close the figure (no second copy at the end of the cell)"
+
+
+@pytest.mark.slow
+def test_inline_and_glued_figures_carry_a_width_but_no_height(tmp_path):
+    """The book's figures (displayed or glued by myst-nb after ``use_style()``) keep their aspect ratio.
+
+    A PNG output whose metadata has both ``width`` and ``height`` becomes an image with
+    a fixed ``width: ...px; height: ...px`` in the book; in a column narrower than the width
+    the browser narrows it but keeps the height (issue #12, item 2). Retina resolution stays:
+    the width is half the pixel width.
+    """
+    import base64
+    import struct
+
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "import matplotlib.pyplot as plt\nfrom myst_nb import glue\nfrom lrlab.plotting import use_style\nuse_style()\n"
+        "fig, ax = plt.subplots(1, 2, figsize=(12, 3.6))\nax[0].plot([0, 1])\n"
+        "glue('fig-wide', fig, display=False)\ndisplay(fig)\nplt.close(fig)"
+    )]
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    glued = "application/papermill.record/image/png"  # how myst-nb's glue stores a PNG
+    images = [o for o in nb.cells[0].outputs if {"image/png", glued} & set(o.get("data", {}))]
+    assert len(images) == 2, f"expected the glued and the displayed figure, got {[o.get('output_type') for o in nb.cells[0].outputs]}"
+    for image in images:
+        metadata = image.get("metadata", {}).get("image/png", {})
+        assert "height" not in metadata, f"a fixed display height squashes the figure on narrow pages: {metadata}"
+        png = base64.b64decode(image["data"].get("image/png") or image["data"][glued])
+        pixel_width = struct.unpack(">I", png[16:20])[0]
+        assert metadata.get("width") == pixel_width // 2, f"retina width lost: {metadata}, {pixel_width} px"
