@@ -268,3 +268,192 @@ def test_assignments_page_offers_a_working_zip_per_assignment(built_book):
         assert archive.is_file(), f"{links[f'{name}.zip']} is linked but was not copied into the site"
         members = zipfile.ZipFile(archive).namelist()
         assert f"{name}/{name}.ipynb" in members and f"{name}/README.txt" in members, members[:10]
+
+
+# --- issue #12: build plumbing hidden, chapter numbers and titles that agree ---
+
+_CODE_CELL = re.compile(r"^```\{code-cell\} ipython3\n((?::[^\n]*\n)*)\n?(.*?)^```$", re.S | re.M)
+_PLUMBING_CALLS = {"glue", "keep", "set_num_threads"}
+_PLUMBING_TEXT = ("glue(", "keep(", "set_num_threads", "myst_nb")
+
+
+def _code_cells(page: str) -> list[tuple[list[str], str]]:
+    """(tags, code) of every ``{code-cell}`` of a chapter's MyST source."""
+    cells = []
+    for options, code in _CODE_CELL.findall((REPO / f"{page}.md").read_text(encoding="utf-8")):
+        tags = re.search(r"^:tags:\s*\[(.*)\]", options, re.M)
+        cells.append(([t.strip() for t in tags.group(1).split(",")] if tags else [], code))
+    return cells
+
+
+def _is_plumbing(stmt) -> bool:
+    """Build plumbing: the glue import, the ``keep`` helper, ``glue``/``keep``/``set_num_threads`` calls, loops of them."""
+    import ast
+
+    def called(node):
+        func = node.func if isinstance(node, ast.Call) else None
+        return getattr(func, "id", None) or getattr(func, "attr", None)
+
+    if isinstance(stmt, ast.ImportFrom):
+        return stmt.module == "myst_nb"
+    if isinstance(stmt, ast.FunctionDef):
+        return stmt.name == "keep"
+    if isinstance(stmt, ast.Expr):
+        return called(stmt.value) in _PLUMBING_CALLS
+    if isinstance(stmt, ast.For):  # for name, tag in ...: row = ...; keep(f"..._{tag}", row.x)
+        return (not stmt.orelse and any(_is_plumbing(s) for s in stmt.body)
+                and all(_is_plumbing(s) or isinstance(s, ast.Assign) for s in stmt.body))
+    return False
+
+
+def test_removed_code_cells_hold_only_build_plumbing():
+    """What the chapters hide from readers is the build's plumbing, never experiment code."""
+    import ast
+
+    for page in CHAPTERS:
+        removed = [code for tags, code in _code_cells(page) if "remove-cell" in tags or "remove-input" in tags]
+        assert removed, f"{page}: no removed cell holds the glue plumbing"
+        for code in removed:
+            for stmt in ast.parse(code).body:
+                assert _is_plumbing(stmt), (
+                    f"{page}: a removed cell hides code that is not build plumbing: {ast.unparse(stmt)[:120]!r}"
+                )
+
+
+def test_shown_code_cells_hold_no_build_plumbing():
+    for page in CHAPTERS:
+        for tags, code in _code_cells(page):
+            if "remove-cell" in tags or "remove-input" in tags:
+                continue
+            leaks = [line for line in code.splitlines() if any(text in line for text in _PLUMBING_TEXT)]
+            assert not leaks, f"{page}: a code cell shown to readers holds build plumbing: {leaks[:3]}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_code_in_the_html_shows_the_experiments_and_no_build_plumbing(built_book, page):
+    """Issue #12: readers see the experiment code (collapsed or not) and none of ``glue``, ``keep``, ``set_num_threads``."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup((built_book / f"{page}.html").read_text(encoding="utf-8"), "html.parser")
+    shown = "\n".join(pre.get_text() for cell in soup.select("div.cell_input") for pre in cell.find_all("pre"))
+    leaks = [line.strip() for line in shown.splitlines() if any(text in line for text in _PLUMBING_TEXT)]
+    assert not leaks, f"{page}: code on the page shows build plumbing: {leaks[:5]}"
+    shown_lines = {line.strip() for line in shown.splitlines()}
+    missing = [line.strip() for tags, code in _code_cells(page)
+               if not {"remove-cell", "remove-input"} & set(tags)
+               for line in code.splitlines() if line.strip() and line.strip() not in shown_lines]
+    assert not missing, f"{page}: experiment code of the source is not on the page: {missing[:5]}"
+    assert len(soup.select("div.cell_input")) >= 5, f"{page}: fewer than 5 code cells shown"
+
+
+def _readme_chapters() -> dict[str, tuple[int, str]]:
+    """assignment -> (chapter number, chapter title) from README's table of assignments."""
+    rows = re.findall(r"^\| `([a-z_]+)` \| (\d+)\. ([^|]+?) \|", (REPO / "README.md").read_text(encoding="utf-8"), re.M)
+    return {name: (int(number), title) for name, number, title in rows}
+
+
+def _notebook_chapter(folder: str, name: str) -> tuple[int, str]:
+    import nbformat
+
+    nb = nbformat.read(REPO / folder / name / f"{name}.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            match = re.search(r"\*Chapter (\d+), \"([^\"]+)\"", cell.source)
+            if match:
+                return int(match.group(1)), match.group(2)
+    raise AssertionError(f"{folder}/{name}: no '*Chapter N, \"title\"' line in the notebook")
+
+
+def _plain(text: str) -> str:
+    """One space between words and straight quotes (Sphinx's smartquotes curl them in the HTML)."""
+    return " ".join(text.split()).replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
+
+
+def _sidebar(built_book: Path, where: str) -> dict[str, str]:
+    """page (as in _toc.yml) -> its label in the sidebar's table of contents, as shown on page ``where``."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup((built_book / f"{where}.html").read_text(encoding="utf-8"), "html.parser")
+    nav = soup.select_one("nav.bd-docs-nav")
+    assert nav is not None, f"{where}: no sidebar navigation on the page"
+    labels = {}
+    for a in nav.select("li.toctree-l1 > a"):
+        href = a["href"].split("#")[0]
+        page = f"book/{href.rsplit('/', 1)[-1].removesuffix('.html')}" if href else where
+        labels[page] = _plain(a.get_text())
+    return labels
+
+
+def _heading(built_book: Path, page: str) -> str:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup((built_book / f"{page}.html").read_text(encoding="utf-8"), "html.parser")
+    h1 = soup.select_one("article h1")  # not the print-only copy (#jb-print-docs-body) above it
+    for anchor in h1.find_all("a", class_="headerlink"):
+        anchor.extract()
+    return _plain(h1.get_text())
+
+
+@pytest.mark.slow
+def test_sidebar_chapter_numbers_match_the_readme_assignments_and_notebooks(built_book):
+    """Issue #12: the sidebar's "N. title" is the "Chapter N" of README, the assignments page and the notebooks.
+
+    The page's own heading carries the same number and title; README and the notebooks may
+    shorten a title to its start ("The optimizer's dilemma"), except chapter 4's, which is
+    the same in full everywhere.
+    """
+    readme = _readme_chapters()
+    assert len(readme) >= 12, f"README's assignment table was not found: {readme}"
+    rows = re.findall(r"^\| \d+ \| `([a-z_]+)` \|.*?\| (\d+), \{doc\}`([a-z_]+)` \|",
+                      (REPO / "book" / "assignments.md").read_text(encoding="utf-8"), re.M)
+    page_of = {name: f"book/{page}" for name, _, page in rows}
+    number_on_assignments_page = {name: int(number) for name, number, _ in rows}
+    assert set(page_of) == set(readme), (
+        f"README and the assignments page list different assignments: {sorted(set(page_of) ^ set(readme))}")
+    for where in ("book/intro", "book/optimizers_dilemma", "book/private_learning", "book/assignments"):
+        sidebar = _sidebar(built_book, where)
+        numbered = [page for page, label in sidebar.items() if re.match(r"\d+\. ", label)]
+        assert numbered == CHAPTERS, (
+            f"{where}: the sidebar numbers {numbered}, not the eight chapters in order; labels: {sidebar}")
+        for i, page in enumerate(CHAPTERS, start=1):
+            assert sidebar[page].startswith(f"{i}. "), f"{where}: {page} is labelled {sidebar[page]!r}, not chapter {i}"
+    from bs4 import BeautifulSoup
+
+    chapter_cell = {}  # assignment -> "N, <title of the linked chapter page>" as the assignments page shows it
+    for tr in BeautifulSoup((built_book / "book" / "assignments.html").read_text(encoding="utf-8"),
+                            "html.parser").select("article table tr"):
+        cells = tr.find_all("td")
+        names = [c.get_text(strip=True) for c in cells if re.fullmatch(r"[a-z_]+", c.get_text(strip=True))]
+        chapter = [c for c in cells if re.match(r"\d+,", c.get_text(strip=True)) and c.find("a")]
+        if names and chapter:
+            chapter_cell[names[0]] = _plain(chapter[0].get_text())
+    sidebar = _sidebar(built_book, "book/intro")
+    for name, (number, title) in sorted(readme.items()):
+        page = page_of[name]
+        label = sidebar[page]
+        assert chapter_cell.get(name) == label.replace(". ", ", ", 1), (
+            f"{name}: the assignments page says chapter {chapter_cell.get(name)!r}, the sidebar {label!r}")
+        assert label == _heading(built_book, page), f"{page}: sidebar {label!r}, heading {_heading(built_book, page)!r}"
+        assert label.startswith(f"{number}. "), f"{name}: README says chapter {number}, the sidebar {label!r}"
+        assert number_on_assignments_page[name] == number, (
+            f"{name}: chapter {number} in README, {number_on_assignments_page[name]} on the assignments page")
+        page_title = label.split(". ", 1)[1]
+        assert page_title.startswith(_plain(title)), f"README: chapter {number} is {title!r}, its page {page_title!r}"
+        for folder in ("solutions", "exercises"):
+            nb_number, nb_title = _notebook_chapter(folder, name)
+            assert nb_number == number, f"{folder}/{name}: 'Chapter {nb_number}'; README and the sidebar: {number}"
+            assert page_title.startswith(_plain(nb_title)), (
+                f"{folder}/{name}: chapter title {nb_title!r} is not the page's {page_title!r} (or its start)")
+            if number == 4:
+                assert _plain(nb_title) == page_title, f"{folder}/{name} calls chapter 4 {nb_title!r}, its page {page_title!r}"
+        if number == 4:  # issue #12: chapter 4 has one title, in full, everywhere
+            assert _plain(title) == page_title, f"README calls chapter 4 {title!r}, its page {page_title!r}"
+
+
+@pytest.mark.slow
+def test_applications_and_hands_on_pages_are_not_numbered(built_book):
+    sidebar = _sidebar(built_book, "book/intro")
+    for page in ("book/intro", "book/applications", "book/assignments", "book/instructors"):
+        assert page in sidebar, f"{page} is not in the sidebar: {sidebar}"
+        assert not re.match(r"\d", sidebar[page]), f"{page} is not a chapter but is numbered: {sidebar[page]!r}"

@@ -162,3 +162,146 @@ def test_figures_stay_readable_in_dark_mode(browser, site, page):
     tab.screenshot(path=str(SCREENSHOTS / f"{page.replace('/', '_')}_dark.png"), full_page=True)
     ctx.close()
     assert not dark, f"{page}: figures with a dark background in dark mode (unreadable):\n" + "\n".join(dark)
+
+
+# --- issue #12: figures keep their aspect ratio, nothing widens a phone's page, one title on the landing page ---
+
+WIDTHS = {"phone": 390, "tablet": 768, "desktop": 1440}
+#: |displayed w/h - natural w/h| / natural w/h allowed: rounding to whole pixels, nothing more
+ASPECT_TOLERANCE = 0.02
+
+_MEASURE_IMAGES = r"""async () => {
+    const imgs = Array.from(document.querySelectorAll('.bd-article img'));
+    imgs.forEach(i => { i.loading = 'eager'; });
+    await Promise.all(imgs.map(i => i.decode().catch(() => null)));
+    const content = el => {  // the content box: what the image itself shows, without padding and border
+        const s = getComputedStyle(el), r = el.getBoundingClientRect();
+        const px = k => parseFloat(s[k]) || 0;
+        return {w: r.width - px('paddingLeft') - px('paddingRight') - px('borderLeftWidth') - px('borderRightWidth'),
+                h: r.height - px('paddingTop') - px('paddingBottom') - px('borderTopWidth') - px('borderBottomWidth'),
+                left: r.left + px('paddingLeft') + px('borderLeftWidth'), right: r.right - px('paddingRight') - px('borderRightWidth')};
+    };
+    return imgs.map(i => {
+        let box = i.parentElement;
+        while (box && getComputedStyle(box).display.startsWith('inline')) box = box.parentElement;
+        const img = content(i), outer = i.getBoundingClientRect(), room = content(box);
+        return {src: i.getAttribute('src'), nw: i.naturalWidth, nh: i.naturalHeight, w: img.w, h: img.h,
+                right: outer.right, room: room.right, box: box.tagName + '.' + box.className};
+    });
+}"""
+
+
+@pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())
+def test_every_figure_keeps_its_aspect_ratio_and_fits_its_column(browser, site, width):
+    """Issue #12: each image is shown at its natural width/height ratio and no wider than its container.
+
+    Each ``<img>`` used to carry a fixed ``width: ...px; height: ...px``: a column narrower than the
+    width narrowed the image and kept the height, squashing it (on phones, and wide two-panel
+    figures on a desktop too).
+    """
+    ctx = browser.new_context(viewport={"width": width, "height": 900}, color_scheme="light")
+    tab = ctx.new_page()
+    bad, seen = [], 0
+    for page in _pages():
+        tab.goto(f"{site}/{page}.html", wait_until="load")
+        for img in tab.evaluate(_MEASURE_IMAGES):
+            seen += 1
+            if not (img["nw"] and img["nh"] and img["w"] > 0 and img["h"] > 0):
+                bad.append(f"{page}: {img['src']} is not shown ({img})")
+                continue
+            natural, shown = img["nw"] / img["nh"], img["w"] / img["h"]
+            if abs(shown - natural) / natural >= ASPECT_TOLERANCE:
+                bad.append(f"{page}: {img['src']} shown {img['w']:.0f}x{img['h']:.0f} px (ratio {shown:.2f}), "
+                           f"natural {img['nw']}x{img['nh']} (ratio {natural:.2f})")
+            if img["right"] > img["room"] + 1 or img["right"] > width:
+                bad.append(f"{page}: {img['src']} reaches x={img['right']:.0f}, past its container ({img['box']}) "
+                           f"that ends at x={img['room']:.0f}")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    tab.goto(f"{site}/book/coupled_forces.html", wait_until="load")
+    tab.locator("figure#fig-adam").scroll_into_view_if_needed()
+    tab.screenshot(path=str(SCREENSHOTS / f"figure_{width}px.png"))
+    ctx.close()
+    assert seen >= 30, f"only {seen} images measured at {width} px: the book's figures were not found"
+    assert not bad, f"at {width} px wide:\n" + "\n".join(bad[:20])
+
+
+_OVERFLOW = r"""() => {
+    const doc = document.documentElement, vw = doc.clientWidth;
+    const article = document.querySelector('.bd-article');
+    const column = article.getBoundingClientRect();
+    const tables = Array.from(article.querySelectorAll('table')).map(t => {
+        let box = t.parentElement;
+        while (box && box !== article && !['auto', 'scroll'].includes(getComputedStyle(box).overflowX)) box = box.parentElement;
+        const scrolls = box && box !== article;
+        return {id: t.id || t.className || 'table', width: t.getBoundingClientRect().width,
+                box: scrolls ? box.className : null,
+                boxRight: scrolls ? box.getBoundingClientRect().right : null,
+                scrollable: scrolls ? box.scrollWidth > box.clientWidth : false};
+    });
+    const clipped = e => { for (let p = e.parentElement; p && p !== article; p = p.parentElement)
+                               if (getComputedStyle(p).overflowX !== 'visible') return true; return false; };
+    const widest = Array.from(article.querySelectorAll('*')).map(e => [e.getBoundingClientRect().right, e])
+        .filter(([r, e]) => r > vw + 0.5 && !clipped(e)).slice(0, 3)
+        .map(([r, e]) => `${e.tagName}.${e.className} (right ${r.toFixed(0)}): ${(e.textContent || '').trim().slice(0, 50)}`);
+    return {scrollWidth: doc.scrollWidth, clientWidth: vw, columnRight: column.right, tables, widest};
+}"""
+
+
+def test_phone_pages_do_not_scroll_sideways_and_wide_tables_scroll_in_their_box(browser, site):
+    """Issue #12: on a 390 px phone no page is wider than the screen; a table wider than the column
+    scrolls inside its own box (which stays inside the column)."""
+    width = WIDTHS["phone"]
+    ctx = browser.new_context(viewport={"width": width, "height": 844}, color_scheme="light")
+    tab = ctx.new_page()
+    bad, wide = [], 0
+    for page in _pages():
+        tab.goto(f"{site}/{page}.html", wait_until="load")
+        r = tab.evaluate(_OVERFLOW)
+        if r["scrollWidth"] > r["clientWidth"]:
+            bad.append(f"{page}: the page is {r['scrollWidth']} px wide on a {r['clientWidth']} px screen; "
+                       f"past the edge: {r['widest']}")
+        for t in r["tables"]:
+            if t["width"] <= r["columnRight"]:
+                continue
+            wide += 1
+            if not t["box"]:
+                bad.append(f"{page}: table {t['id']} ({t['width']:.0f} px) is in no scrolling box")
+            elif not t["scrollable"] or t["boxRight"] > r["columnRight"] + 1:
+                bad.append(f"{page}: the box of table {t['id']} ({t['box']}) does not scroll within the column")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    tab.goto(f"{site}/book/instructors.html", wait_until="load")
+    tab.screenshot(path=str(SCREENSHOTS / f"instructors_{width}px.png"))
+    ctx.close()
+    assert wide >= 3, f"only {wide} tables wider than a phone's column: the check above proved little"
+    assert not bad, "\n".join(bad[:20])
+
+
+@pytest.mark.parametrize("width", [WIDTHS["phone"], WIDTHS["desktop"]], ids=["phone", "desktop"])
+def test_landing_page_shows_the_course_title_once(browser, site, width):
+    """Issue #12: the landing page showed the course's title three times (site title, its own sidebar
+    entry and its heading) and the tab said "<title> — <title>"."""
+    config = yaml.safe_load((REPO / "_config.yml").read_text())
+    title = config["title"]
+    ctx = browser.new_context(viewport={"width": width, "height": 900})
+    tab = ctx.new_page()
+    tab.goto(f"{site}/index.html", wait_until="load")  # redirects to the root page of _toc.yml
+    tab.wait_for_selector(".bd-article h1")
+    shown = tab.evaluate(
+        """t => {
+            const norm = e => e.textContent.replace(/[#\\s]+$/, '').replace(/\\s+/g, ' ').trim();
+            const hits = Array.from(document.body.querySelectorAll('*')).filter(e => norm(e) === t);
+            return hits.filter(e => !hits.some(o => o !== e && e.contains(o)))  // the innermost element of each copy
+                .filter(e => { const r = e.getBoundingClientRect(), s = getComputedStyle(e);
+                               return r.width > 0 && r.height > 0 && s.visibility !== 'hidden'
+                                      && r.right > 0 && r.left < innerWidth; })
+                .map(e => e.tagName + '.' + e.className);
+        }""",
+        title,
+    )
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    tab.screenshot(path=str(SCREENSHOTS / f"landing_{width}px.png"))
+    doc_title = tab.title()
+    ctx.close()
+    parts = [p.strip() for p in doc_title.split("\u2014")]
+    assert len(parts) == len(set(parts)), f"the tab's title repeats itself: {doc_title!r}"
+    assert len(shown) <= 1, f"the course title {title!r} is shown {len(shown)} times: {shown}"
