@@ -7,7 +7,8 @@ render math with no network (MathJax from the pinned package, inlined and
 compressed: nbgrader's ``release_feedback`` sends only the HTML file), name each
 test in the summary, wrap long lines, style tables, fold the instructor's helper
 code and mark the failed tests. The browser checks need Debian's ``chromium``; without it they skip
-locally and fail under ``LRLAB_STRICT_SYSTEM=1``.
+locally and fail under ``LRLAB_STRICT_SYSTEM=1``. The tests that grade are marked
+``slow``; the page is made once per session.
 """
 
 from __future__ import annotations
@@ -29,8 +30,6 @@ from filelock import FileLock
 import autograder
 
 from conftest import REPO, require_system
-
-pytestmark = pytest.mark.slow
 
 TOY = REPO / "tests" / "fixtures" / "toyrepo"
 CHROMIUM_FLAGS = [
@@ -175,6 +174,7 @@ def _open(browser, page: Path | str, width=900):
 # --- math, offline ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_page_loads_no_script_or_style_from_the_network(feedback):
     text = feedback.read_text()
     tags = _parse(text).tags
@@ -212,6 +212,7 @@ def served(tmp_path):
     server.shutdown()
 
 
+@pytest.mark.slow
 def test_math_renders_in_a_browser_with_no_network_also_from_the_file_alone(feedback, browser, tmp_path, served):
     # nbgrader's release_feedback hands a student the HTML file alone, renamed: it must still work,
     # from disk and in Jupyter (which serves files with a sandboxing Content-Security-Policy).
@@ -257,6 +258,7 @@ def _summary(text: str) -> str:
     return summary.group(0)
 
 
+@pytest.mark.slow
 def test_the_summary_names_each_test_and_links_to_it(feedback):
     text = feedback.read_text()
     summary = _summary(text)
@@ -279,6 +281,7 @@ def test_the_summary_names_each_test_and_links_to_it(feedback):
     assert {target for target, _ in links} <= ids
 
 
+@pytest.mark.slow
 def test_failed_tests_are_marked_in_colour_and_in_words(feedback):
     text = feedback.read_text()
     test_panel = r'<div class="panel (panel-\w+) nbgrader_cell" id="(\w+)"'
@@ -295,6 +298,7 @@ def test_failed_tests_are_marked_in_colour_and_in_words(feedback):
 # --- layout: wrapping, tables, folded helper code --------------------------------------------
 
 
+@pytest.mark.slow
 def test_long_assertion_lines_wrap(feedback, browser):
     css = _styles(feedback.read_text())
     assert re.search(r"output_error pre[^{]*\{[^}]*white-space:\s*pre-wrap", css, re.S) or \
@@ -318,6 +322,7 @@ def test_long_assertion_lines_wrap(feedback, browser):
         ctx.close()
 
 
+@pytest.mark.slow
 def test_tables_are_styled(feedback, browser):
     text = feedback.read_text()
     assert re.search(r"<table class=\"lrlab-summary\">.*?<th scope=\"col\">", _summary(text), re.S)
@@ -338,6 +343,7 @@ def test_tables_are_styled(feedback, browser):
         ctx.close()
 
 
+@pytest.mark.slow
 def test_helper_code_is_folded_and_the_tests_are_not(feedback, browser):
     text = feedback.read_text()
     folded = re.findall(r"<details class=\"lrlab-helper\"[^>]*>(.*?)</details>", text, re.S)
