@@ -42,6 +42,7 @@ XDIST_GROUPS = {
     "test_browser.py": "book",
     "test_autograder_hostile.py": "hostile",
     "test_autograder_postgres.py": "postgres",
+    "test_documented_commands.py": "commands",
 }
 
 
