@@ -365,6 +365,9 @@ def test_make_lab_in_a_browser_lists_assignments_and_validates_from_the_toolbar(
     fetched = requests.post(f"{url}/assignments/fetch", data={"course_id": COURSE_ID, "assignment_id": ASSIGNMENT},
                             headers=headers).json()
     assert fetched["success"], fetched
+    submitted = requests.post(f"{url}/assignments/submit", data={"course_id": COURSE_ID, "assignment_id": ASSIGNMENT},
+                              headers=headers).json()
+    assert submitted["success"], submitted
     page = chromium_page
     page.set_default_timeout(120_000)
 
@@ -379,6 +382,11 @@ def test_make_lab_in_a_browser_lists_assignments_and_validates_from_the_toolbar(
     page.get_by_text("schedules", exact=True).first.wait_for()
     page.get_by_text(ASSIGNMENT, exact=True).first.wait_for()
     assert page.get_by_text("Would you like to get notified about official Jupyter news?").count() == 0
+    submitted_row = page.locator("#submitted_assignments_list .list_item").first
+    submitted_row.wait_for()
+    buttons = page.locator("#submitted_assignments_list button")
+    assert buttons.count() >= 1 and all(not buttons.nth(i).is_visible() for i in range(buttons.count())), (
+        "Fetch Feedback is shown, but feedback never arrives in the local exchange")
     assert page.get_by_text("Create Assignment", exact=True).count() == 0, "the Create Assignment sidebar is shown"
 
     page.goto(f"{url}/lab/tree/{ASSIGNMENT}/{ASSIGNMENT}.ipynb?token={token}")
