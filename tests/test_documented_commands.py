@@ -513,9 +513,11 @@ def _serve(world: World, item: Documented) -> str:
         deadline, url = time.monotonic() + 240, None
         while url is None:
             text = log_path.read_text(errors="replace")
-            m = re.search(r"(http://(?:127\.0\.0\.1|localhost):\d+/)(?:\S*?[?&]token=(\w+))?", text)
-            if m and ("token=" in m.group(0) or item.key.startswith("make serve")):
-                url, token = m.group(1), m.group(2)
+            for m in re.finditer(r"(http://(?:127\.0\.0\.1|localhost):\d+/)(?:\S*?[?&]token=(\w+))?", text):
+                if m.group(2) or item.key.startswith("make serve"):  # Jupyter: the address with its token
+                    url, token = m.group(1), m.group(2)
+                    break
+            if url:
                 break
             assert proc.poll() is None, f"`{item.command}` exited with {proc.returncode}:\n{text[-3000:]}"
             assert time.monotonic() < deadline, f"`{item.command}` printed no address in 240 s:\n{text[-3000:]}"
