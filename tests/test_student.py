@@ -457,7 +457,7 @@ def _static_imports(home: Path) -> set[str]:
     return {n for n in found if n not in sys.stdlib_module_names and n not in ("lrlab", "autograder", "__future__")}
 
 
-def test_bundle_requirements_are_exactly_what_the_download_imports(tmp_path, capsys):
+def test_bundle_requirements_are_exactly_what_the_download_imports(tmp_path, capsys, record_property):
     """Every assignment's requirements.txt: the distributions that its notebook and shipped lrlab files import,
     the self-check's (recorded in the run above), JupyterLab and the kernel; pinned as requirements.txt pins
     them; README.txt says where torch's CPU wheel comes from. Logs the installed size against the whole pin list."""
@@ -493,12 +493,11 @@ def test_bundle_requirements_are_exactly_what_the_download_imports(tmp_path, cap
         sizes.append((name, len(shipped), _installed_closure(shipped)))
 
     everything = _installed_closure(set(pinned))
-    with capsys.disabled():
-        print(f"\n[bundle requirements] installed size from this venv's metadata (RECORD files; torch is the CPU "
-              f"build here): the whole requirements.txt, {len(everything)} distributions, {_installed_mb(everything):.0f} MiB")
-        for name, direct, closure in sizes:
-            print(f"[bundle requirements] {name}: {direct} pinned, {len(closure)} with dependencies, "
-                  f"{_installed_mb(closure):.0f} MiB installed ({_installed_mb(closure - {'torch'}):.0f} MiB without torch itself)")
+    log = [f"installed size from this venv's metadata (the RECORD files; torch is the CPU build here): "
+           f"the whole requirements.txt, {len(everything)} distributions, {_installed_mb(everything):.0f} MiB"]
+    for name, direct, closure in sizes:
+        log.append(f"{name}: {direct} pinned, {len(closure)} with dependencies, {_installed_mb(closure):.0f} MiB "
+                   f"installed ({_installed_mb(closure - {'torch'}):.0f} MiB without torch itself)")
 
     # pip, offline, against this venv: the pins resolve with what the course installs (all already satisfied)
     req = tmp_path / "unpacked" / ASSIGNMENT / "requirements.txt"
@@ -508,6 +507,12 @@ def test_bundle_requirements_are_exactly_what_the_download_imports(tmp_path, cap
     elapsed = time.monotonic() - start
     assert dry.returncode == 0, dry.stdout + dry.stderr
     assert "Would install" not in dry.stdout, dry.stdout
+    log.append(f"pip install --dry-run --no-index -r {ASSIGNMENT}/requirements.txt against this venv: {elapsed:.1f} s "
+               "(resolution only: a real install downloads, which the tests may not do)")
+    # the terminal (pytest -s or -n 0), the junit report, and a file that survives pytest-xdist's workers
+    out = REPO / "_build" / "logs" / "bundle-requirements.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(log) + "\n")
+    record_property("bundle_requirements", "\n".join(log))
     with capsys.disabled():
-        print(f"[bundle requirements] pip install --dry-run --no-index -r {ASSIGNMENT}/requirements.txt against this "
-              f"venv: {elapsed:.1f} s (resolution only; a real install downloads, which tests may not do)")
+        print("\n" + "\n".join(f"[bundle requirements] {line}" for line in log) + f"\n[bundle requirements] (also in {out})")
