@@ -351,6 +351,9 @@ class World:
                             "PYENV_ROOT", str(Path.home() / ".pyenv")))
         self.results: dict[str, Result] = {}
         self.exchange = self.home / "exchange"
+        fonts = Path.home() / ".cache" / "matplotlib"
+        if fonts.is_dir():  # matplotlib's font list, so that the first plot in this HOME does not rebuild it
+            shutil.copytree(fonts, self.home / ".cache" / "matplotlib")
         if os.geteuid() == 0:  # CI's container: Jupyter refuses root unless told (a reader is not root)
             (self.home / ".jupyter").mkdir()
             (self.home / ".jupyter" / "jupyter_server_config.json").write_text('{"ServerApp": {"allow_root": true}}')
