@@ -211,8 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
         "bundle", formatter_class=_FMT,
         help="students/instructors: zip an assignment with what it needs outside the repository",
         description="Write <assignment>.zip: the released notebook, the lrlab helpers it imports (the modules "
-                    "that solve it replaced by stubs that say so), the autograder's self-check, the pinned "
-                    "requirements.txt and a README.txt with the steps. The book links one per assignment.",
+                    "that solve it replaced by stubs that say so), the autograder's self-check, a "
+                    "requirements.txt of only the packages these import (and JupyterLab), pinned as the course "
+                    "pins them, and a README.txt with the steps (torch's CPU wheel first). The book links one "
+                    "per assignment.",
         epilog=dedent("""\
             Examples:
               python -m autograder bundle schedules --dest dist/
