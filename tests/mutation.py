@@ -238,6 +238,7 @@ def free_and_bound(source: str) -> tuple[set[str], set[str]]:
 def dependencies(nb) -> dict[str, set[str]]:
     """grade_id of each graded test cell -> the answer cells it depends on (through names)."""
     answers = set(answer_cells(nb))
+    graded = graded_cells(nb)
     binders: dict[str, list[int]] = defaultdict(list)
     deps: list[set[str]] = []
     result = {}
@@ -255,7 +256,7 @@ def dependencies(nb) -> dict[str, set[str]]:
             mine.add(gid)
         for name in bound:
             binders[name].append(index)
-        if gid in graded_cells(nb):
+        if gid in graded:
             result[gid] = set(mine)
     return result
 
