@@ -487,6 +487,9 @@ def _check(world: World, item: Documented, result: Result) -> None:
         assert not status, f"release changed exercises/ of a clean copy:\n{status}"
     elif tool == "check":
         assert "up to date" in result.stdout, result
+    elif "tests/mutation.py" in key:
+        killed = re.search(r"^\S+: (\d+)/(\d+) mutants killed", result.stdout, re.M)
+        assert killed and killed.group(1) == killed.group(2) != "0", f"not every mutant was killed:\n{result}"
     elif key == "make help":
         assert "make lab" in result.stdout, result
     elif key.startswith("python3.11 -m venv"):
