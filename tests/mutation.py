@@ -417,8 +417,8 @@ def run(assignment: str, workdir: Path | None = None, *, jobs: int = 1, mutants:
 # --------------------------------------------------------------------------- the table's own checks
 
 
-def table_problems(assignment: str, mutants: list[Mutant] | None = None) -> list[str]:
-    """What is wrong with an assignment's mutant table, without grading anything."""
+def table_problems(assignment: str, mutants: list[Mutant] | None = None, cells: list[str] | None = None) -> list[str]:
+    """What is wrong with an assignment's mutant table (of ``cells`` only, if given), without grading anything."""
     mutants = load_mutants(assignment) if mutants is None else mutants
     base = perfect(assignment)
     solutions = {_meta(c)["grade_id"]: c.source for c in base.cells if _meta(c).get("solution")}
@@ -451,7 +451,7 @@ def table_problems(assignment: str, mutants: list[Mutant] | None = None) -> list
         if not wanted <= bound:
             problems.append(f"{m.name!r} no longer defines {sorted(wanted - bound)} (a mutant is a wrong answer, "
                             "not a missing one)")
-    for cell in solutions:
+    for cell in solutions if cells is None else cells:
         if counts[cell] < MIN_MUTANTS_PER_CELL:
             problems.append(f"answer cell {cell!r} has {counts[cell]} mutants (at least {MIN_MUTANTS_PER_CELL})")
     return problems
@@ -481,10 +481,10 @@ def main(argv: list[str] | None = None) -> int:
     names = args.assignments or sorted(p.stem for p in MUTANTS_DIR.glob("*.py") if not p.stem.startswith("_"))
     bad = 0
     for assignment in names:
-        problems = table_problems(assignment)
+        mutants = [m for m in load_mutants(assignment) if args.cell in (None, m.cell)]
+        problems = table_problems(assignment, mutants, None if args.cell is None else [args.cell])
         for p in problems:
             print(f"{assignment}: TABLE {p}")
-        mutants = [m for m in load_mutants(assignment) if args.cell in (None, m.cell)]
         report = run(assignment, jobs=args.jobs, mutants=mutants, progress=True)
         print(format_report(report), flush=True)
         bad += bool(report.survivors or report.silent or report.problems or problems)
