@@ -2,7 +2,7 @@
 
 Static checks of every source notebook in ``solutions/`` and of its release in
 ``exercises/`` (the runtime check, that every figure the solution displays carries
-alt text, is in ``tests/wrong_answers.py::check_perfect``, run for every assignment).
+alt text, is in ``tests/test_solutions_in_jupyter.py``, run for every assignment).
 Colour-only encodings are ruled out where figures are drawn: notebooks draw several
 curves through :func:`lrlab.plotting.styles` or the plot helpers, which vary the
 line style with the colour (``tests/test_plotting.py``).
