@@ -70,7 +70,8 @@ class Mutant:
         The mistake, as a teaching assistant would name it ("step counter starts at 1").
     says : str
         Words the message of a failing graded cell must contain (case-insensitive, spaces
-        normalised): what tells the student which mistake it is.
+        normalised; the error's ``ename: evalue``, not its traceback, which may quote the
+        test's source): what tells the student which mistake it is.
     edits : sequence of (old, new)
         Each ``old`` occurs exactly once in the solution cell (markers removed) and becomes ``new``.
     code : str, optional
@@ -110,6 +111,18 @@ class Mutant:
 def source_notebook(assignment: str) -> Path:
     (source,) = autograder.find_repo(ROOT).source_notebooks(assignment)
     return source
+
+
+MARKERS = {"### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"}
+
+
+def graded_source(assignment: str) -> nbformat.NotebookNode:
+    """The source notebook as the grader runs it: solutions and hidden tests, marker lines removed.
+    Dependencies are read from this (the hidden tests may call other answer cells' functions)."""
+    nb = nbformat.read(os.fspath(source_notebook(assignment)), as_version=4)
+    for cell in nb.cells:
+        cell.source = "\n".join(line for line in cell.source.splitlines() if line.strip() not in MARKERS)
+    return nb
 
 
 def perfect(assignment: str, release=None) -> nbformat.NotebookNode:
@@ -222,16 +235,61 @@ class _Free(ast.NodeVisitor):
         pass
 
 
+def _expr_free(node, bound: set[str], free: set[str]) -> None:
+    v = _Free()
+    v.visit(node)
+    free |= v.loads - bound
+
+
+def _targets(node) -> set[str]:
+    v = _Free()
+    v.visit(node)
+    return v.stores
+
+
+def _block(stmts, bound: set[str], free: set[str]) -> None:
+    """Statements in order: a name read after the block bound it (a loop target, an earlier line of a
+    loop's body) is not free. A name bound inside an ``if``/``try`` branch counts as bound afterwards,
+    which is right for the notebooks' test cells (they bind before they read)."""
+    for stmt in stmts:
+        if isinstance(stmt, (ast.For, ast.AsyncFor)):
+            _expr_free(stmt.iter, bound, free)
+            bound |= _targets(stmt.target)
+            _block(stmt.body, bound, free)
+            _block(stmt.orelse, bound, free)
+        elif isinstance(stmt, (ast.While, ast.If)):
+            _expr_free(stmt.test, bound, free)
+            _block(stmt.body, bound, free)
+            _block(stmt.orelse, bound, free)
+        elif isinstance(stmt, (ast.With, ast.AsyncWith)):
+            for item in stmt.items:
+                _expr_free(item.context_expr, bound, free)
+                if item.optional_vars is not None:
+                    bound |= _targets(item.optional_vars)
+            _block(stmt.body, bound, free)
+        elif isinstance(stmt, ast.Try):
+            _block(stmt.body, bound, free)
+            for handler in stmt.handlers:
+                if handler.type is not None:
+                    _expr_free(handler.type, bound, free)
+                if handler.name:
+                    bound.add(handler.name)
+                _block(handler.body, bound, free)
+            _block(stmt.orelse, bound, free)
+            _block(stmt.finalbody, bound, free)
+        else:
+            v = _Free()
+            v.visit(stmt)
+            free |= v.loads - bound
+            bound |= v.stores
+
+
 def free_and_bound(source: str) -> tuple[set[str], set[str]]:
     """(names the cell reads that an earlier cell must have bound, names the cell binds at top level)."""
     tree = ast.parse(_python(source))
     free: set[str] = set()
     bound: set[str] = set()
-    for stmt in tree.body:
-        v = _Free()
-        v.visit(stmt)
-        free |= v.loads - bound
-        bound |= v.stores
+    _block(tree.body, bound, free)
     return free, bound
 
 
@@ -306,7 +364,7 @@ class Outcome:
     @property
     def says_it(self) -> bool:
         want = _norm(self.mutant.says)
-        return any(want in _norm(text) for text in self.killed_by.values())
+        return any(want in _norm(text.split(TRACEBACK, 1)[0]) for text in self.killed_by.values())
 
 
 def _norm(text: str) -> str:
@@ -335,6 +393,10 @@ class Report:
         return [o for o in self.outcomes if o.killed and not o.says_it]
 
 
+#: Separates an error's message (``ename: evalue``, what ``says`` must be found in) from its traceback.
+TRACEBACK = "\n--- traceback ---\n"
+
+
 def _error_texts(path: Path) -> dict[str, str]:
     nb = nbformat.read(os.fspath(path), as_version=4)
     errors = {}
@@ -342,7 +404,7 @@ def _error_texts(path: Path) -> dict[str, str]:
         gid = _meta(cell).get("grade_id")
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error" and gid:
-                errors[gid] = f"{out.get('ename')}: {out.get('evalue')}\n" + "\n".join(out.get("traceback", []))
+                errors[gid] = f"{out.get('ename')}: {out.get('evalue')}{TRACEBACK}" + "\n".join(out.get("traceback", []))
     return errors
 
 
@@ -366,7 +428,7 @@ def run(assignment: str, workdir: Path | None = None, *, jobs: int = 1, mutants:
         release = autograder.release_notebook(source_notebook(assignment))
         base = perfect(assignment, release)
         solutions = {_meta(c)["grade_id"]: c.source for c in base.cells if _meta(c).get("solution")}
-        deps = dependencies(base)
+        deps = dependencies(graded_source(assignment))
         points = graded_cells(base)
         (name,) = autograder.find_repo(ROOT).notebook_names(assignment)
         outcomes: dict[str, Outcome] = {}

@@ -57,6 +57,25 @@ def test_a_name_bound_before_it_is_read_is_not_free():
     assert free == {"schedule", "expected"}
     free, _ = free_and_bound("print(got)\ngot = 1\n")
     assert "got" in free
+    free, _ = free_and_bound("x = x + 1\n")
+    assert free == {"x"}
+
+
+def test_loop_and_with_targets_are_bound_inside_their_block():
+    source = (
+        "for got, lr in cases:\n"
+        "    want = ref(lr)\n"
+        "    assert got == want, msg\n"
+        "with ctx() as fh:\n"
+        "    fh.write(got)\n"
+        "try:\n"
+        "    f()\n"
+        "except ValueError as exc:\n"
+        "    print(exc, later)\n"
+    )
+    free, bound = free_and_bound(source)
+    assert free == {"cases", "ref", "msg", "ctx", "f", "ValueError", "print", "later"}
+    assert {"got", "lr", "want", "fh", "exc"} <= bound
 
 
 def _cell(source, **meta):
@@ -80,6 +99,14 @@ def _toy():
         _cell("np.testing.assert_allclose(SCALE, 2.0)\n", grade_id="test_none", grade=True, solution=False, points=1),
     ]
     return nb
+
+
+def test_dependencies_are_read_from_the_source_with_its_hidden_tests():
+    """A hidden test may call another cell's function: the release, without hidden tests, would miss it."""
+    from mutation import graded_source
+
+    deps = dependencies(graded_source("critical_damping"))
+    assert "damping_regime" in deps["test_co_schedule"], deps["test_co_schedule"]
 
 
 def test_dependencies_follow_names_through_answers_and_plain_cells():
