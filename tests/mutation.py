@@ -173,11 +173,12 @@ class _Free(ast.NodeVisitor):
     def __init__(self):
         self.loads: set[str] = set()
         self.stores: set[str] = set()
+        self.late: set[str] = set()  # read when a function defined here is called, not now
 
     def visit_Name(self, node):
         (self.loads if isinstance(node.ctx, ast.Load) else self.stores).add(node.id)
 
-    def _scope(self, args, body_nodes, extra_bound=()):
+    def _scope(self, args, body_nodes, extra_bound=(), *, late: bool = True):
         inner = _Free()
         for node in body_nodes:
             inner.visit(node)
@@ -190,7 +191,11 @@ class _Free(ast.NodeVisitor):
                     bound.add(a.arg)
             for d in args.defaults + [d for d in args.kw_defaults if d is not None]:
                 self.visit(d)
-        self.loads |= inner.loads - bound
+        if late:
+            self.late |= (inner.loads | inner.late) - bound
+        else:
+            self.loads |= inner.loads - bound
+            self.late |= inner.late - bound
 
     def visit_FunctionDef(self, node):
         for d in node.decorator_list:
@@ -203,7 +208,7 @@ class _Free(ast.NodeVisitor):
     def visit_ClassDef(self, node):
         for n in node.bases + node.decorator_list + [k.value for k in node.keywords]:
             self.visit(n)
-        self._scope(None, node.body)
+        self._scope(None, node.body, late=False)
         self.stores.add(node.name)
 
     def visit_Lambda(self, node):
@@ -216,6 +221,7 @@ class _Free(ast.NodeVisitor):
         for e in elts:
             inner.visit(e)
         self.loads |= inner.loads - inner.stores
+        self.late |= inner.late - inner.stores
 
     def visit_ListComp(self, node):
         self._comp(node, [node.elt])
@@ -224,6 +230,11 @@ class _Free(ast.NodeVisitor):
 
     def visit_DictComp(self, node):
         self._comp(node, [node.key, node.value])
+
+    def visit_ExceptHandler(self, node):
+        if node.name:
+            self.stores.add(node.name)
+        self.generic_visit(node)
 
     def visit_Import(self, node):
         for alias in node.names:
@@ -235,88 +246,139 @@ class _Free(ast.NodeVisitor):
         pass
 
 
-def _expr_free(node, bound: set[str], free: set[str]) -> None:
+@dataclasses.dataclass
+class CellNames:
+    """What a code cell reads and binds, for the dependencies between cells."""
+
+    now: set[str]  # read while the cell runs, bound by an earlier cell
+    late: dict[str, set[str]]  # name bound here -> names its function bodies read when called
+    loose: set[str]  # read by function bodies bound to no name (a lambda passed along)
+    bound: set[str]  # bound at top level
+
+    @property
+    def every_late(self) -> set[str]:
+        return set(self.loose).union(*self.late.values())
+
+
+def _visit(node) -> _Free:
     v = _Free()
     v.visit(node)
-    free |= v.loads - bound
+    return v
 
 
-def _targets(node) -> set[str]:
-    v = _Free()
-    v.visit(node)
-    return v.stores
-
-
-def _block(stmts, bound: set[str], free: set[str]) -> None:
+def _block(stmts, bound: set[str], names: CellNames, owners: set[str] | None = None) -> None:
     """Statements in order: a name read after the block bound it (a loop target, an earlier line of a
     loop's body) is not free. A name bound inside an ``if``/``try`` branch counts as bound afterwards,
-    which is right for the notebooks' test cells (they bind before they read)."""
+    which is right for the notebooks' test cells (they bind before they read). What a function body
+    reads goes to the names its statement binds (``owners`` for a nested block: every name bound in it)."""
+
+    def late(reads: set[str], stores: set[str]) -> None:
+        targets = stores if owners is None else owners
+        for name in targets:
+            names.late.setdefault(name, set()).update(reads)
+        if not targets:
+            names.loose |= reads
+
+    def expr(node) -> None:
+        v = _visit(node)
+        names.now |= v.loads - bound
+        late(v.late, set())
+
     for stmt in stmts:
+        nested = isinstance(stmt, (ast.For, ast.AsyncFor, ast.While, ast.If, ast.With, ast.AsyncWith, ast.Try))
+        inner = owners if owners is not None else (_visit(stmt).stores if nested else None)
         if isinstance(stmt, (ast.For, ast.AsyncFor)):
-            _expr_free(stmt.iter, bound, free)
-            bound |= _targets(stmt.target)
-            _block(stmt.body, bound, free)
-            _block(stmt.orelse, bound, free)
+            expr(stmt.iter)
+            bound |= _visit(stmt.target).stores
+            _block(stmt.body, bound, names, inner)
+            _block(stmt.orelse, bound, names, inner)
         elif isinstance(stmt, (ast.While, ast.If)):
-            _expr_free(stmt.test, bound, free)
-            _block(stmt.body, bound, free)
-            _block(stmt.orelse, bound, free)
+            expr(stmt.test)
+            _block(stmt.body, bound, names, inner)
+            _block(stmt.orelse, bound, names, inner)
         elif isinstance(stmt, (ast.With, ast.AsyncWith)):
             for item in stmt.items:
-                _expr_free(item.context_expr, bound, free)
+                expr(item.context_expr)
                 if item.optional_vars is not None:
-                    bound |= _targets(item.optional_vars)
-            _block(stmt.body, bound, free)
+                    bound |= _visit(item.optional_vars).stores
+            _block(stmt.body, bound, names, inner)
         elif isinstance(stmt, ast.Try):
-            _block(stmt.body, bound, free)
+            _block(stmt.body, bound, names, inner)
             for handler in stmt.handlers:
                 if handler.type is not None:
-                    _expr_free(handler.type, bound, free)
+                    expr(handler.type)
                 if handler.name:
                     bound.add(handler.name)
-                _block(handler.body, bound, free)
-            _block(stmt.orelse, bound, free)
-            _block(stmt.finalbody, bound, free)
+                _block(handler.body, bound, names, inner)
+            _block(stmt.orelse, bound, names, inner)
+            _block(stmt.finalbody, bound, names, inner)
         else:
-            v = _Free()
-            v.visit(stmt)
-            free |= v.loads - bound
+            v = _visit(stmt)
+            names.now |= v.loads - bound
+            late(v.late, v.stores)
             bound |= v.stores
 
 
+def cell_names(source: str) -> CellNames:
+    """What the cell reads now, what the functions it binds read when called, and what it binds."""
+    names = CellNames(set(), {}, set(), set())
+    _block(ast.parse(_python(source)).body, names.bound, names)
+    return names
+
+
 def free_and_bound(source: str) -> tuple[set[str], set[str]]:
-    """(names the cell reads that an earlier cell must have bound, names the cell binds at top level)."""
-    tree = ast.parse(_python(source))
-    free: set[str] = set()
-    bound: set[str] = set()
-    _block(tree.body, bound, free)
-    return free, bound
+    """(every name the cell reads, now or when its functions run, except late reads of its own names;
+    names it binds at top level)."""
+    names = cell_names(source)
+    return names.now | (names.every_late - names.bound), names.bound
 
 
 def dependencies(nb) -> dict[str, set[str]]:
-    """grade_id of each graded test cell -> the answer cells it depends on (through names)."""
+    """grade_id of each graded test cell -> the answer cells it depends on (through names).
+
+    Per binding: a name a cell binds carries the answer cells of what the cell read while it ran
+    (from earlier cells) and of what that name's function body reads when called (from any cell:
+    Python looks global names up at call time; a name the same cell binds means that cell's
+    binding). A cell depends on everything it reads, now or through the functions it defines.
+    Repeated until nothing changes; answer cells depend on themselves."""
     answers = set(answer_cells(nb))
     graded = graded_cells(nb)
+    code = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    names = {i: cell_names(c.source) for i, c in code}
     binders: dict[str, list[int]] = defaultdict(list)
-    deps: list[set[str]] = []
-    result = {}
-    for index, cell in enumerate(nb.cells):
-        deps.append(set())
-        if cell.cell_type != "code":
-            continue
-        free, bound = free_and_bound(cell.source)
-        mine = deps[index]
-        for name in free:
-            for earlier in binders.get(name, ()):
-                mine |= deps[earlier]
-        gid = _meta(cell).get("grade_id")
-        if gid in answers:
-            mine.add(gid)
-        for name in bound:
-            binders[name].append(index)
-        if gid in graded:
-            result[gid] = set(mine)
-    return result
+    for i, _ in code:
+        for name in names[i].bound:
+            binders[name].append(i)
+    own = {i: ({_meta(c)["grade_id"]} if _meta(c).get("grade_id") in answers else set()) for i, c in code}
+    binding: dict[tuple[int, str], set[str]] = {(i, n): set(own[i]) for i, _ in code for n in names[i].bound}
+    cell: dict[int, set[str]] = {i: set(own[i]) for i, _ in code}
+
+    def resolve(i: int, reads: set[str], *, now: bool) -> set[str]:
+        found: set[str] = set()
+        for name in reads:
+            if not now and name in names[i].bound:
+                found |= binding[(i, name)]
+                continue
+            for j in binders.get(name, ()):
+                if j < i or not now:
+                    found |= binding[(j, name)]
+        return found
+
+    changed = True
+    while changed:
+        changed = False
+        for i, _ in code:
+            info = names[i]
+            at_run = resolve(i, info.now, now=True)
+            total = len(cell[i])
+            cell[i] |= at_run | resolve(i, info.every_late, now=False)
+            changed |= len(cell[i]) != total
+            for name in info.bound:
+                key = (i, name)
+                total = len(binding[key])
+                binding[key] |= at_run | resolve(i, info.late.get(name, set()), now=False)
+                changed |= len(binding[key]) != total
+    return {_meta(c)["grade_id"]: set(cell[i]) for i, c in code if _meta(c).get("grade_id") in graded}
 
 
 # --------------------------------------------------------------------------- rounds

@@ -22,6 +22,7 @@ from mutation import (
     ROOT,
     Mutant,
     answer_cells,
+    cell_names,
     dependencies,
     format_report,
     free_and_bound,
@@ -50,6 +51,11 @@ def test_free_names_respect_scopes():
     free, bound = free_and_bound(source)
     assert free == {"K", "g", "range", "n", "h", "sum", "values"}
     assert bound == {"np", "f", "z", "w", "total"}
+    names = cell_names(source)
+    assert names.now == {"K", "sum", "values"}
+    assert names.late == {"np": set(), "f": {"g", "range", "n"}, "w": {"z", "h"}, "z": set(), "total": set()}
+    names = cell_names("def f():\n    try:\n        g()\n    except ValueError as err:\n        print(err)\n")
+    assert names.late == {"f": {"g", "ValueError", "print"}}
 
 
 def test_a_name_bound_before_it_is_read_is_not_free():
@@ -107,6 +113,33 @@ def test_dependencies_are_read_from_the_source_with_its_hidden_tests():
 
     deps = dependencies(graded_source("critical_damping"))
     assert "damping_regime" in deps["test_co_schedule"], deps["test_co_schedule"]
+
+
+def test_a_helper_defined_before_an_answer_depends_on_it_when_it_calls_it():
+    """Python looks a function's global names up when it is called: a test helper above the answer
+    cell that calls the student's function still depends on that cell."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        _cell("def run(x):\n    return step(x) * 2\n", grade_id="helpers", grade=False, solution=False),
+        _cell("def step(x):\n    return x + 1\n", grade_id="step", grade=False, solution=True),
+        _cell("assert run(1) == 4\n", grade_id="test_run", grade=True, solution=False, points=1),
+    ]
+    assert dependencies(nb) == {"test_run": {"step"}}
+
+
+def test_a_helper_cell_passes_on_only_what_each_of_its_functions_calls():
+    """Reading one helper of a cell does not make a test depend on what the cell's other helpers call."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        _cell("def close(a, b):\n    return abs(a - b) < 1e-9\n\ndef run(x):\n    return step(x) * 2\n",
+              grade_id="helpers", grade=False, solution=False),
+        _cell("def step(x):\n    return x + 1\n", grade_id="step", grade=False, solution=True),
+        _cell("def other(x):\n    return x\n", grade_id="other", grade=False, solution=True),
+        _cell("assert close(other(1), 1)\n", grade_id="test_other", grade=True, solution=False, points=1),
+        _cell("for lr in (1, 2):\n    assert close(run(lr), 2 * lr + 2)\n", grade_id="test_run", grade=True,
+              solution=False, points=1),
+    ]
+    assert dependencies(nb) == {"test_other": {"other"}, "test_run": {"step"}}
 
 
 def test_dependencies_follow_names_through_answers_and_plain_cells():
