@@ -1,6 +1,6 @@
 """Plausible wrong answers to assignment 3 (coupled_forces); see tests/mutation.py.
 
-Ported from tests/test_wrong_answers_part1a.py: "batch grows one step after the milestone"
+Ported from the former wrong-answer tests: "batch grows one step after the milestone"
 (batch_size_schedule), "cumulative shrink without s_0 = 1" (cumulative_shrink), "Adam's L2 done as
 decoupled decay" (adam_step).
 """

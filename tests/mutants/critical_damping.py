@@ -13,7 +13,7 @@ def measured_rate(lr, momentum, h, total_steps):
 
 MUTANTS = [
     # ------------------------------------------------------------------ char_roots
-    # ported from tests/test_wrong_answers_part1a.py
+    # ported from the former wrong-answer tests
     Mutant("char_roots", "sign error in the characteristic polynomial", says="sign error",
            edits=[("b = 1.0 + momentum - lr * h", "b = 1.0 + momentum + lr * h")]),
     Mutant("char_roots", "real square root of a negative discriminant", says="square root of a complex number",
@@ -46,7 +46,7 @@ MUTANTS = [
     Mutant("damping_regime", "|disc| = tol counted as underdamped or overdamped", says="|discriminant| <= tol",
            edits=[("if disc < -tol:", "if disc <= -tol:"), ("if disc > tol:", "if disc >= tol:")]),
     # ------------------------------------------------------------------ critical_momentum
-    # ported from tests/test_wrong_answers_part1a.py
+    # ported from the former wrong-answer tests
     Mutant("critical_momentum", "critical momentum not squared", says="squared",
            edits=[("beta = (1.0 - np.sqrt(x)) ** 2", "beta = 1.0 - np.sqrt(x)")]),
     Mutant("critical_momentum", "sqrt of eta h forgotten", says="square root of eta h",
@@ -89,7 +89,7 @@ def critical_co_schedule(schedule, h, total_steps):
     return [critical_momentum(float(schedule(t)), h) for t in range(total_steps)]
 '''),
     # ------------------------------------------------------------------ polyak_parameters
-    # ported from tests/test_wrong_answers_part1a.py
+    # ported from the former wrong-answer tests
     Mutant("polyak_parameters", "Polyak's momentum not squared", says="squared",
            edits=[("float(((sl - sm) / (sl + sm)) ** 2)", "float((sl - sm) / (sl + sm))")]),
     Mutant("polyak_parameters", "gradient descent's rate 2 / (L + mu)", says="4 / (sqrt L + sqrt mu)^2",

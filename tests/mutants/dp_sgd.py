@@ -1,6 +1,6 @@
 """Plausible wrong answers to the assignment dp_sgd (DP-SGD and its privacy accountant); see tests/mutation.py.
 
-The four mistakes of tests/test_wrong_answers_dp_sgd.py are ported here (marked "ported").
+The four mistakes of the former wrong-answer tests are ported here (marked "ported").
 """
 
 from mutation import Mutant

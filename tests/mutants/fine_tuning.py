@@ -4,7 +4,7 @@ from mutation import Mutant
 
 MUTANTS = [
     # ------------------------------------------------------------------ slanted_triangular
-    # ported from tests/test_wrong_answers_fine_tuning.py
+    # ported from the former wrong-answer tests
     Mutant("slanted_triangular", "STLR from zero", says="starts at peak_lr / ratio, not at 0",
            code='''
 def slanted_triangular(step, peak_lr, total_steps, cut_frac=0.1, ratio=32):
@@ -35,7 +35,7 @@ def slanted_triangular(step, peak_lr, total_steps, cut_frac=0.1, ratio=32):
     Mutant("slanted_triangular", "no check that cut >= 1", says="cut = floor(0.5) = 0",
            edits=[("    if cut < 1:\n        raise ValueError(", "    if cut < 0:\n        raise ValueError(")]),
     # ------------------------------------------------------------------ layer_rates
-    # ported from tests/test_wrong_answers_fine_tuning.py
+    # ported from the former wrong-answer tests
     Mutant("layer_rates", "layer rates without checks", says="should raise a ValueError naming 'decay'",
            code='''
 def layer_rates(n_layers, peak_lr, decay=2.6):
@@ -51,7 +51,7 @@ def layer_rates(n_layers, peak_lr, decay=2.6):
            edits=[("return peak_lr / float(decay) ** np.arange(n_layers - 1, -1, -1, dtype=np.float64)",
                    "return [peak_lr / decay ** (n_layers - 1 - l) for l in range(n_layers)]")]),
     # ------------------------------------------------------------------ param_groups
-    # ported from tests/test_wrong_answers_fine_tuning.py
+    # ported from the former wrong-answer tests
     Mutant("param_groups", "groups by top-level module", says="without its last component",
            edits=[('owner = name.rsplit(".", 1)[0] if "." in name else name', 'owner = name.split(".")[0]')]),
     Mutant("param_groups", "rates reversed", says="bottom layer first",
@@ -63,7 +63,7 @@ def layer_rates(n_layers, peak_lr, decay=2.6):
     Mutant("param_groups", "counts modules, not layers", says="not the number of modules",
            edits=[("layer_rates(len(layers), peak_lr, decay)", "layer_rates(len(list(model.modules())), peak_lr, decay)")]),
     # ------------------------------------------------------------------ unfreezing_plan
-    # ported from tests/test_wrong_answers_fine_tuning.py
+    # ported from the former wrong-answer tests
     Mutant("unfreezing_plan", "unfreezing from the bottom", says="unfreeze from the top",
            edits=[("list(range(max(0, n_groups - 1 - e), n_groups))", "list(range(0, min(n_groups, e + 1)))")]),
     Mutant("unfreezing_plan", "two groups in the first epoch", says="in epoch 0 only the head trains",
@@ -80,7 +80,7 @@ def layer_rates(n_layers, peak_lr, decay=2.6):
     Mutant("unfreezing_plan", "n_epochs not checked", says="should raise a ValueError naming 'n_epochs'",
            edits=[("    if not n_epochs >= 1:\n        raise", "    if not n_epochs >= 0:\n        raise")]),
     # ------------------------------------------------------------------ fine_tune
-    # ported from tests/test_wrong_answers_fine_tuning.py
+    # ported from the former wrong-answer tests
     Mutant("fine_tune", "frozen: the wrong slice of groups", says="did the backbone's parameters still get updates",
            edits=[('''    if frozen:
         for group in groups[:-1]:

@@ -4,7 +4,7 @@ from mutation import Mutant
 
 MUTANTS = [
     # ------------------------------------------------------------------ heavy_ball_step
-    # ported from tests/test_wrong_answers_part1a.py
+    # ported from the former wrong-answer tests
     Mutant("heavy_ball_step", "PyTorch convention in the heavy-ball step", says="PyTorch's buffer",
            code='''
 def heavy_ball_step(theta, velocity, grad, lr, momentum):
@@ -62,7 +62,7 @@ def pytorch_step(theta, buf, grad, lr, momentum):
     Mutant("pytorch_step", "theta moves up the gradient", says="sign error",
            edits=[("return theta - lr * new_buf, new_buf", "return theta + lr * new_buf, new_buf")]),
     # ------------------------------------------------------------------ energy
-    # ported from tests/test_wrong_answers_part1a.py
+    # ported from the former wrong-answer tests
     Mutant("energy", "kinetic energy without the 1/2", says="|v|^2 / (2 eta)",
            edits=[("(velocity**2).sum(-1) / (2.0 * lr)", "(velocity**2).sum(-1) / lr")]),
     Mutant("energy", "potential without the 1/2", says="with the 1/2",
@@ -79,7 +79,7 @@ def pytorch_step(theta, buf, grad, lr, momentum):
     Mutant("energy", "lr = 0 accepted", says="bad 'lr'",
            edits=[("if not lr > 0:", "if lr < 0:")]),
     # ------------------------------------------------------------------ min_kick_lr
-    # ported from tests/test_wrong_answers_part1a.py
+    # ported from the former wrong-answer tests
     Mutant("min_kick_lr", "start loss without the 1/2", says="with the 1/2",
            edits=[("start_loss = 0.5 * h * displacement**2", "start_loss = h * displacement**2")]),
     Mutant("min_kick_lr", "kick stops short of the minimum", says="sign error",

@@ -4,7 +4,7 @@ from mutation import Mutant
 
 MUTANTS = [
     # ------------------------------------------------------------ logistic_loss_grad
-    # ported from tests/test_wrong_answers_part1b.py
+    # ported from the former wrong-answer tests
     Mutant("logistic_loss_grad", "log(1 + exp) instead of logaddexp", says="np.logaddexp(0, -m)",
            edits=[("loss = float(np.mean(np.logaddexp(0.0, -margins)))",
                    "with np.errstate(over='ignore'):\n        loss = float(np.mean(np.log(1.0 + np.exp(-margins))))")]),
@@ -60,7 +60,7 @@ def gradient_descent(X, y, lrs, w0=None, normalized=False):
            edits=[("w = np.zeros(X.shape[1]) if w0 is None else np.asarray(w0, dtype=np.float64).copy()",
                    "w = np.zeros(X.shape[1])")]),
     # ------------------------------------------------------------ angle_to
-    # ported from tests/test_wrong_answers_part1b.py
+    # ported from the former wrong-answer tests
     Mutant("angle_to", "cosine not clipped", says="clip the cosine",
            edits=[("np.arccos(np.clip(cos, -1.0, 1.0))", "np.arccos(cos)")]),
     Mutant("angle_to", "degrees instead of radians", says="return radians, not degrees",
@@ -86,7 +86,7 @@ def angle_to(ws, w_ref):
     return float(angles) if angles.ndim == 0 else angles
 '''),
     # ------------------------------------------------------------ log_slope
-    # ported from tests/test_wrong_answers_part1b.py
+    # ported from the former wrong-answer tests
     Mutant("log_slope", "log10 instead of ln", says="natural log",
            edits=[("np.polyfit(np.log(steps)", "np.polyfit(np.log10(steps)")]),
     Mutant("log_slope", "fit against steps, not ln(steps)", says="fit against ln(steps), not steps",

@@ -53,7 +53,7 @@ def second_moments(lrs, h, sigma2, batch_size=1, theta0=1.0):
     return out
 '''),
     # ------------------------------------------------------------------ expected_loss
-    # ported from tests/test_wrong_answers.py
+    # ported from the former wrong-answer tests
     Mutant("expected_loss", "loss without 1/2", says="missing the 1/2",
            edits=[("return 0.5 * (second_moments", "return (second_moments")]),
     Mutant("expected_loss", "coordinates not weighted by curvature", says="weight each coordinate by its curvature",
@@ -68,7 +68,7 @@ def second_moments(lrs, h, sigma2, batch_size=1, theta0=1.0):
     Mutant("expected_loss", "theta0 not passed on", says="theta0 is not passed on",
            edits=[("second_moments(lrs, h, sigma2, batch_size, theta0)", "second_moments(lrs, h, sigma2, batch_size)")]),
     # ------------------------------------------------------------------ noise_floor
-    # ported from tests/test_wrong_answers.py
+    # ported from the former wrong-answer tests
     Mutant("noise_floor", "floor with sigma^2, not sigma^2 / B", says="sigma^2 / B, not sigma^2",
            edits=[("return lr * sigma2 / (2 * batch_size * (2 - lr * h))", "return lr * sigma2 / (2 * (2 - lr * h))")]),
     Mutant("noise_floor", "floor without the 1/2 of the loss", says="one more factor 1/2",
@@ -87,7 +87,7 @@ def second_moments(lrs, h, sigma2, batch_size=1, theta0=1.0):
            edits=[('raise ValueError(f"lr={lr} is at or beyond the stability limit 2/h_max={limit:g}: there is no noise floor")',
                    'raise ValueError("the learning rate is beyond the stability limit: there is no noise floor")')]),
     # ------------------------------------------------------------------ monte_carlo_loss
-    # ported from tests/test_wrong_answers.py
+    # ported from the former wrong-answer tests
     Mutant("monte_carlo_loss", "Monte Carlo with sigma^2, not sigma^2 / B", says="B=4 times too large",
            edits=[("np.asarray(sigma2, dtype=np.float64) / batch_size)", "np.asarray(sigma2, dtype=np.float64))")]),
     Mutant("monte_carlo_loss", "noise std divided by B, not sqrt(B)", says="not by B",

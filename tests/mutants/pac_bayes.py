@@ -24,7 +24,7 @@ MUTANTS = [
     Mutant("gaussian_kl", "mean term over the posterior's variance", says="over var_p (the prior's variance)",
            edits=[("(mean_q - mean_p) ** 2 / var_p", "(mean_q - mean_p) ** 2 / var_q")]),
     # ------------------------------------------------------------ linear_bound
-    # ported from tests/test_wrong_answers_part1b.py
+    # ported from the former wrong-answer tests
     Mutant("linear_bound", "confidence term ln(delta)", says="not ln(delta)",
            edits=[("np.log(1.0 / delta)", "np.log(delta)")]),
     Mutant("linear_bound", "lambda inverted", says="lambda divides the kl term and multiplies the last one",
@@ -51,7 +51,7 @@ MUTANTS = [
     Mutant("variance_bound", "loss_range not passed on", says="pass loss_range on",
            edits=[("prior_var), lam, n, delta, loss_range)", "prior_var), lam, n, delta)")]),
     # ------------------------------------------------------------ optimal_variance
-    # ported from tests/test_wrong_answers_part1b.py
+    # ported from the former wrong-answer tests
     Mutant("optimal_variance", "optimal variance without h", says="lam * h * s^2 (all three)",
            edits=[("lam * h * prior_var", "lam * prior_var")]),
     Mutant("optimal_variance", "fraction upside down", says="upside down",
@@ -80,7 +80,7 @@ MUTANTS = [
            edits=[("float(2.0 * h * batch_size * optimal_variance(h, prior_var, lam) / sigma2)",
                    "float(sigma2 / (2.0 * h * batch_size * optimal_variance(h, prior_var, lam)))")]),
     # ------------------------------------------------------------ grid_search_rate
-    # ported from tests/test_wrong_answers_part1b.py
+    # ported from the former wrong-answer tests
     Mutant("grid_search_rate", "grid search with v = eta sigma^2 / (h B)", says="stationary variance eta sigma^2 / (2 h b)",
            edits=[("grid * sigma2 / (2.0 * h * batch_size)", "grid * sigma2 / (h * batch_size)")]),
     Mutant("grid_search_rate", "batch size left out of v", says="stationary variance eta sigma^2 / (2 h b)",

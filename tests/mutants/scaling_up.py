@@ -15,7 +15,7 @@ MUTANTS = [
     Mutant("warmup_rate", "int dtype kept from the steps", says="truncated to integers",
            edits=[("t = np.asarray(step, dtype=np.float64)", "t = np.asarray(step)")]),
     # ------------------------------------------------------------------ scaled_lr
-    # ported from tests/test_wrong_answers_scaling_up.py
+    # ported from the former wrong-answer tests
     Mutant("scaled_lr", "square-root scaling", says="square-root rule",
            edits=[("float(base_lr * batch / base_batch)", "float(base_lr * (batch / base_batch) ** 0.5)")]),
     Mutant("scaled_lr", "ratio upside down", says="upside down",
@@ -30,7 +30,7 @@ MUTANTS = [
            edits=[('(("base_lr", base_lr), ("base_batch", base_batch), ("batch", batch))',
                    '(("base_batch", base_batch), ("batch", batch))')]),
     # ------------------------------------------------------------------ wsd_rate
-    # ported from tests/test_wrong_answers_scaling_up.py
+    # ported from the former wrong-answer tests
     Mutant("wsd_rate", "WSD decays to zero whatever min_lr", says="the decay ends at min_lr",
            code='''
 def wsd_rate(step, peak_lr, total_steps, warmup_steps, decay_steps, min_lr=0.0):
@@ -69,7 +69,7 @@ def wsd_rate(step, peak_lr, total_steps, warmup_steps, decay_steps, min_lr=0.0):
     Mutant("wsd_branches", "branch stops at its branch point", says="branch k has S_k + D_k rates",
            edits=[("wsd_rate(np.arange(total),", "wsd_rate(np.arange(int(s)),")]),
     # ------------------------------------------------------------------ schedule_free_quadratic
-    # ported from tests/test_wrong_answers_scaling_up.py
+    # ported from the former wrong-answer tests
     Mutant("schedule_free_quadratic", "schedule-free with uniform averaging weights", says="uniform average",
            code='''
 def schedule_free_quadratic(h, x0, lr, momentum, steps, warmup_steps=0, noise=None):
@@ -102,7 +102,7 @@ def schedule_free_quadratic(h, x0, lr, momentum, steps, warmup_steps=0, noise=No
     Mutant("schedule_free_quadratic", "warmup ignored", says="warmup_steps is ignored",
            edits=[("gamma = lr * (min(1.0, (t + 1) / warmup_steps) if warmup_steps > 0 else 1.0)", "gamma = lr")]),
     # ------------------------------------------------------------------ range_test_quadratic
-    # ported from tests/test_wrong_answers_scaling_up.py
+    # ported from the former wrong-answer tests
     Mutant("range_test_quadratic", "range test records the loss after the step", says="BEFORE the update",
            code='''
 def range_test_quadratic(h, theta0, start_lr, end_lr, num_steps, diverge_factor=4.0, device=None):
@@ -153,7 +153,7 @@ def range_test_quadratic(h, theta0, start_lr, end_lr, num_steps, diverge_factor=
     return np.array(rates, dtype=np.float64), np.array(losses, dtype=np.float64)
 '''),
     # ------------------------------------------------------------------ suggest_lr
-    # ported from tests/test_wrong_answers_scaling_up.py
+    # ported from the former wrong-answer tests
     Mutant("suggest_lr", "steepest descent against the rate, not ln(rate)", says="not against the rate",
            edits=[("np.gradient(losses[: best + 1], np.log(rates[: best + 1]))", "np.gradient(losses[: best + 1], rates[: best + 1])")]),
     Mutant("suggest_lr", "minimum of the loss", says="that is the minimum of the loss",

@@ -1,6 +1,6 @@
 """Plausible wrong answers to assignment 1 (schedules); see tests/mutation.py.
 
-Ported from tests/test_wrong_answers.py: "step counter starts at 1" (step_lr), "no clamp at
+Ported from the former wrong-answer tests: "step counter starts at 1" (step_lr), "no clamp at
 total_steps" (polynomial_lr), "cosine without min_lr" (cosine_lr).
 """
 

@@ -6,7 +6,7 @@ GEN = "gen = torch.Generator(device=device).manual_seed(int(seed))"
 
 MUTANTS = [
     # ------------------------------------------------------------------ stationary_variance
-    # ported from tests/test_wrong_answers_part1b.py
+    # ported from the former wrong-answer tests
     Mutant("stationary_variance", "stationary variance without the 2", says="missing the factor 2",
            edits=[("out = lr_arr * sigma2 / (2.0 * h * batch_size)", "out = lr_arr * sigma2 / (h * batch_size)")]),
     Mutant("stationary_variance", "noise variance not divided by B", says="divide by B",
@@ -23,7 +23,7 @@ MUTANTS = [
            edits=[('raise ValueError(f"lr must be > 0, got lr={lr}")', 'raise ValueError("lr must be > 0")'),
                   ('raise ValueError(f"h must be > 0, got h={h}")', 'raise ValueError("h must be > 0")')]),
     # ------------------------------------------------------------------ variance_ode
-    # ported from tests/test_wrong_answers_part1b.py
+    # ported from the former wrong-answer tests
     Mutant("variance_ode", "ODE decay without the factor 2", says="missing the factor 2",
            edits=[("target = lr * sigma2 / (2.0 * h * batch_size)", "target = lr * sigma2 / (h * batch_size)"),
                   ("np.exp(-2.0 * h * lr)", "np.exp(-h * lr)")]),
@@ -72,7 +72,7 @@ def variance_ode(lrs, h, sigma2, batch_size=1, v0=1.0):
     Mutant("sgd_second_moment_mc", "Monte Carlo seeds torch's global generator", says="changed torch's global random state",
            edits=[(GEN, "torch.manual_seed(int(seed))\n    gen = None  # draws from torch's global generator")]),
     # ------------------------------------------------------------------ anneal
-    # ported from tests/test_wrong_answers_part1b.py
+    # ported from the former wrong-answer tests
     Mutant("anneal", "Langevin kick without the 2", says="missing the factor 2",
            edits=[("(2.0 * lr * temp) ** 0.5", "(lr * temp) ** 0.5")]),
     Mutant("anneal", "kick with standard deviation 2 lr T", says="its variance 2 lr T",
