@@ -228,6 +228,29 @@ def test_cell_timeout_stops_the_cell_and_the_next_cells_run_in_a_fresh_worker(tm
     assert_ok(result, 0, 2, 3)
 
 
+def test_a_slow_starting_student_process_is_not_charged_to_a_cell(tmp_path, monkeypatch):
+    """On a loaded machine the interpreter may take longer to start than a cell's time limit: the
+    start-up (first start and restart after a stopped cell) has its own allowance."""
+    from autograder import checker
+
+    real = checker.worker_command
+
+    def slow(workdir, config):
+        argv, env, preexec, mode = real(workdir, config)
+        return ["/bin/sh", "-c", 'sleep 2; exec "$@"', "slow-start", *argv], env, preexec, mode
+
+    monkeypatch.setattr(checker, "worker_command", slow)
+    result = run(tmp_path, [
+        ("student", "def spin():\n    while True:\n        pass\n"
+                    "def ok():\n    return 'fine'\n"),
+        ("test", "assert ok() == 'fine'\n"),
+        ("test", "spin()\n"),
+        ("test", "assert ok() == 'fine'\n"),
+    ], expected=["spin", "ok"], timeout=1.0)
+    assert_ok(result, 0, 1, 3)
+    assert error(result, 2)["ename"] == "StudentProcessStopped"
+
+
 def test_looping_student_function_called_by_a_test_costs_only_that_test(tmp_path):
     result = run(tmp_path, [
         ("student", "def spin():\n    print('spinning', flush=True)\n    while True:\n        pass\n"
