@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     start = time.monotonic()
     for name in names:
         mutants = mutation.load_mutants(name)
-        cells = len(mutation.answer_cells(mutation.perfect(name)))
+        cells = len(mutation.answer_cells(mutation.graded_source(name)))
         report = mutation.run(name, jobs=args.jobs, mutants=mutants)
         named = report.killed - len(report.silent)
         rate = f"{100 * report.killed / len(mutants):.1f}%" if mutants else "n/a"

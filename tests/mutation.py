@@ -23,8 +23,9 @@ Each mutant is graded by the real grader (:func:`autograder.grade_submissions`: 
 worker runs the student's cells, the checker the tests). To keep the number of gradings small,
 one submission carries one mutant in each of several answer cells at once, and failures are
 attributed with the notebook's *dependencies*: a graded cell depends on the answer cells whose
-names it reads, directly or through other cells (found from the cells' source with :mod:`ast`,
-scope-aware, over-approximated: any earlier cell binding a name the cell reads free counts).
+names it reads, directly or through other cells (found with :mod:`ast` from the source with its
+hidden tests, scope-aware, per binding, function bodies resolved at call time; see
+:func:`dependencies`).
 
 - Phase 1: round ``k`` carries the ``k``-th mutant of every answer cell. A failing graded cell
   that depends on exactly one mutated cell of its round kills that cell's mutant. A failing
@@ -178,11 +179,11 @@ class _Free(ast.NodeVisitor):
     def visit_Name(self, node):
         (self.loads if isinstance(node.ctx, ast.Load) else self.stores).add(node.id)
 
-    def _scope(self, args, body_nodes, extra_bound=(), *, late: bool = True):
+    def _scope(self, args, body_nodes, *, late: bool = True):
         inner = _Free()
         for node in body_nodes:
             inner.visit(node)
-        bound = set(extra_bound) | inner.stores
+        bound = set(inner.stores)
         if args is not None:
             for a in args.posonlyargs + args.args + args.kwonlyargs:
                 bound.add(a.arg)
@@ -416,8 +417,6 @@ class Outcome:
 
     mutant: Mutant
     killed_by: dict[str, str]  # graded cell -> its error text (only failures attributed to this mutant)
-    phase: int
-    lost: float = 0.0  # points of the attributed failing cells
 
     @property
     def killed(self) -> bool:
@@ -491,7 +490,7 @@ def run(assignment: str, workdir: Path | None = None, *, jobs: int = 1, mutants:
         base = perfect(assignment, release)
         solutions = {_meta(c)["grade_id"]: c.source for c in base.cells if _meta(c).get("solution")}
         deps = dependencies(graded_source(assignment))
-        points = graded_cells(base)
+        graded = set(graded_cells(base))
         (name,) = autograder.find_repo(ROOT).notebook_names(assignment)
         outcomes: dict[str, Outcome] = {}
         problems: list[str] = []
@@ -519,9 +518,9 @@ def run(assignment: str, workdir: Path | None = None, *, jobs: int = 1, mutants:
                 errors = _error_texts(course / "autograded" / student / assignment / f"{name}.ipynb")
                 mutated = {m.cell: m for m in chosen}
                 for m in chosen:
-                    outcomes.setdefault(m.name, Outcome(m, {}, phase)).phase = phase
+                    outcomes.setdefault(m.name, Outcome(m, {}))
                 for test, text in errors.items():
-                    if test not in points:
+                    if test not in graded:
                         continue
                     suspects = deps.get(test, set()) & set(mutated)
                     if not suspects:
@@ -531,9 +530,7 @@ def run(assignment: str, workdir: Path | None = None, *, jobs: int = 1, mutants:
                         )
                     elif len(suspects) == 1:
                         (cell,) = suspects
-                        outcome = outcomes[mutated[cell].name]
-                        outcome.killed_by[test] = text
-                        outcome.lost += points[test]
+                        outcomes[mutated[cell].name].killed_by[test] = text
         return Report(assignment, [outcomes[m.name] for m in mutants], submissions,
                       time.monotonic() - started, problems)
 

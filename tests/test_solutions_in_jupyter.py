@@ -16,21 +16,14 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from mutation import graded_source
+
 ROOT = Path(__file__).resolve().parents[1]
-MARKERS = {"### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"}
 ASSIGNMENTS = sorted(p.parent.name for p in (ROOT / "solutions").glob("*/*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 
 
 def _nbgrader(cell) -> dict:
     return cell.metadata.get("nbgrader", {})
-
-
-def source_with_hidden_tests(assignment: str) -> nbformat.NotebookNode:
-    """The source notebook with the nbgrader marker lines removed: solutions and hidden tests kept."""
-    nb = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
-    for cell in nb.cells:
-        cell.source = "\n".join(line for line in cell.source.splitlines() if line.strip() not in MARKERS)
-    return nb
 
 
 def failing_graded_cells(nb: nbformat.NotebookNode, workdir: Path) -> dict[str, str]:
@@ -76,7 +69,7 @@ def test_the_alt_text_check_sees_a_figure_without_alt_text():
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_solution_passes_every_graded_cell_in_a_kernel_and_labels_its_figures(assignment, tmp_path):
-    nb = source_with_hidden_tests(assignment)
+    nb = graded_source(assignment)  # solutions and hidden tests, marker lines removed
     failing = failing_graded_cells(nb, tmp_path)
     assert failing == {}, f"{assignment}: the solution fails graded cells in a Jupyter kernel: {failing}"
     missing = images_without_alt_text(nb)
