@@ -26,10 +26,14 @@ Modules, one concept each:
   distance, a tiny DDPM;
 - :mod:`lrlab.dp_sgd`: DP-SGD: per-example gradients (torch.func), clipping, Gaussian noise, Poisson sampling;
 - :mod:`lrlab.privacy`: the RDP accountant of the sampled Gaussian mechanism, (epsilon, delta), noise for a budget;
+- :mod:`lrlab.stats`: mean ± t confidence interval, paired t-test, equivalence test (TOST), seeds for a given power;
+- :mod:`lrlab.population`: many small MLPs on the digits trained at once as one batched network;
+- :mod:`lrlab.training`: a schedule in a plain torch training loop (a tiny regression task);
 - :mod:`lrlab.device`: CPU by default, CUDA when present;
 - :mod:`lrlab.plotting`: the course's figure style;
-- :mod:`lrlab.ch1`, :mod:`lrlab.ch2`, ...: each chapter's parameters and experiments,
-  shared by the chapter and its claims tests.
+- :mod:`lrlab.chapters`: one module per book page (``lrlab.chapters.optimizers_dilemma`` for
+  ``book/optimizers_dilemma.md``, ...), each chapter's parameters and experiments, shared by the page and its
+  claims test ``tests/test_<page>_claims.py``; and :func:`lrlab.chapters.keep`, which hands values to the prose.
 """
 
 from . import schedules

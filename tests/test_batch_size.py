@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lrlab import batch_size as bs
-from lrlab.ch1 import max_abs_z
+from lrlab.stats import max_abs_z
 from lrlab.nqm import NoisyQuadratic
 from lrlab.schedules import constant_schedule, cosine_schedule
 

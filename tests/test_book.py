@@ -36,7 +36,7 @@ def test_every_toc_page_produced_html(built_book):
 def test_chapter1_html_contains_the_computed_comparison_table(built_book):
     from bs4 import BeautifulSoup
 
-    import lrlab.ch1 as ex
+    import lrlab.chapters.optimizers_dilemma as ex
 
     html = (built_book / f"{CHAPTER1}.html").read_text(encoding="utf-8")
     soup = BeautifulSoup(html, "html.parser")
@@ -295,9 +295,7 @@ def _is_plumbing(stmt) -> bool:
         return getattr(func, "id", None) or getattr(func, "attr", None)
 
     if isinstance(stmt, ast.ImportFrom):
-        return stmt.module == "myst_nb"
-    if isinstance(stmt, ast.FunctionDef):
-        return stmt.name == "keep"
+        return stmt.module == "myst_nb" or (stmt.module == "lrlab.chapters" and [a.name for a in stmt.names] == ["keep"])
     if isinstance(stmt, ast.Expr):
         return called(stmt.value) in _PLUMBING_CALLS
     if isinstance(stmt, ast.For):  # for name, tag in ...: row = ...; keep(f"..._{tag}", row.x)
@@ -318,6 +316,27 @@ def test_removed_code_cells_hold_only_build_plumbing():
                 assert _is_plumbing(stmt), (
                     f"{page}: a removed cell hides code that is not build plumbing: {ast.unparse(stmt)[:120]!r}"
                 )
+
+
+def test_chapters_define_no_functions_or_classes():
+    """The book never defines library code: functions and classes live in lrlab (``keep`` in lrlab.chapters)."""
+    import ast
+
+    for page in CHAPTERS:
+        for _, code in _code_cells(page):
+            for node in ast.walk(ast.parse(code)):
+                assert not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)), (
+                    f"{page}: a code cell defines {node.name!r}; move it into lrlab (a concept module, or "
+                    f"lrlab/chapters/{page.split('/')[-1]}.py for the chapter's parameters and experiments)")
+
+
+def test_every_chapter_has_its_parameter_module_and_claims_test():
+    for page in CHAPTERS:
+        name = page.split("/")[-1]
+        assert (REPO / "lrlab" / "chapters" / f"{name}.py").is_file(), f"lrlab/chapters/{name}.py missing"
+        assert (REPO / "tests" / f"test_{name}_claims.py").is_file(), f"tests/test_{name}_claims.py missing"
+        assert f"import lrlab.chapters.{name} as" in (REPO / f"{page}.md").read_text(encoding="utf-8"), (
+            f"{page}.md does not import its own lrlab.chapters.{name}")
 
 
 def test_shown_code_cells_hold_no_build_plumbing():

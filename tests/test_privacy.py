@@ -137,7 +137,7 @@ def test_lrlab_does_not_import_opacus():
     import subprocess
     import sys
 
-    code = ("import sys, lrlab.privacy, lrlab.dp_sgd, lrlab.ch8; lrlab.privacy.epsilon(0.1, 1.0, 10, 1e-5); "
+    code = ("import sys, lrlab.privacy, lrlab.dp_sgd, lrlab.chapters.private_learning; lrlab.privacy.epsilon(0.1, 1.0, 10, 1e-5); "
             "print('opacus' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -280,7 +280,7 @@ def test_bundle_works_in_an_empty_folder_without_the_reference_solution(tmp_path
     for needed in (f"{ASSIGNMENT}/{ASSIGNMENT}.ipynb", f"{ASSIGNMENT}/README.txt", f"{ASSIGNMENT}/requirements.txt",
                    f"{ASSIGNMENT}/lrlab/device.py", f"{ASSIGNMENT}/autograder/validate.py"):
         assert needed in names, f"{needed} missing from the bundle"
-    assert not any(n.startswith(f"{ASSIGNMENT}/lrlab/ch") for n in names), "chapter experiment modules are not needed"
+    assert not any(n.startswith(f"{ASSIGNMENT}/lrlab/chapters/") for n in names), "chapter experiment modules are not needed"
     from autograder.student import student_requirements
 
     shipped = zipfile.ZipFile(zip_path).read(f"{ASSIGNMENT}/requirements.txt").decode().splitlines()

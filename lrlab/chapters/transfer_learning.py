@@ -1,6 +1,6 @@
 """Chapter 6's parameters and experiments ("Transfer learning and fine-tuning").
 
-Imported by ``book/transfer_learning.md`` and by ``tests/test_ch6_claims.py``, so
+Imported by ``book/transfer_learning.md`` and by ``tests/test_transfer_learning_claims.py``, so
 the numbers in the book and the checks of its claims cannot drift apart.
 
 One network is pretrained per seed on digits 0-4 and reused by every
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .device import resolve_device
-from .fine_tuning import ULMFIT_DECAY, Strategy, fine_tune, pretrain, tasks
+from ..device import resolve_device
+from ..fine_tuning import ULMFIT_DECAY, Strategy, fine_tune, pretrain, tasks
 
 # ---------------------------------------------------------------------------
 # Parameters

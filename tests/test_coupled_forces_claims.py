@@ -1,7 +1,7 @@
 """Every quantitative claim of chapter 2 (book/coupled_forces.md), checked with the chapter's parameters.
 
 The chapter and these tests read their parameters and routines from
-:mod:`lrlab.ch2`, so they cannot drift apart. Each test quotes the sentence (or
+:mod:`lrlab.chapters.coupled_forces`, so they cannot drift apart. Each test quotes the sentence (or
 the figure caption) it checks; the tolerances are the ones the prose promises.
 The tests that train models or run Monte Carlo take a few seconds each and are
 marked ``slow``.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import lrlab.ch2 as c2
+import lrlab.chapters.coupled_forces as c2
 from lrlab.nqm import NoisyQuadratic
 
 

@@ -1,7 +1,7 @@
 """Every quantitative claim of chapter 3 (book/mechanical_universe.md), checked with the chapter's parameters.
 
 The chapter and these tests read their parameters and routines from
-:mod:`lrlab.ch3`, so they cannot drift apart. Each test quotes the sentence of
+:mod:`lrlab.chapters.mechanical_universe`, so they cannot drift apart. Each test quotes the sentence of
 the chapter it checks. The two Monte Carlo experiments take a few seconds each
 and are marked ``slow``.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import lrlab.ch3 as ch
+import lrlab.chapters.mechanical_universe as ch
 from lrlab.damping import critical_rate, damping_regime, polyak_optimal
 from lrlab.momentum import stationary_moments
 

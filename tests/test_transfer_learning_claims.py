@@ -1,7 +1,7 @@
 """Every quantitative claim of chapter 6 (book/transfer_learning.md), checked with the chapter's parameters.
 
 The chapter and these tests read their parameters and routines from
-:mod:`lrlab.ch6`, so they cannot drift apart. Each test quotes the sentence of
+:mod:`lrlab.chapters.transfer_learning`, so they cannot drift apart. Each test quotes the sentence of
 the chapter it checks. One experiment (5 seeds x 12 strategies, about 11 CPU
 seconds) is shared by all tests; marked ``slow``.
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import lrlab.ch6 as c6
+import lrlab.chapters.transfer_learning as c6
 from lrlab.fine_tuning import ULMFIT_DECAY
 
 pytestmark = pytest.mark.slow

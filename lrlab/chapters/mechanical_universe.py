@@ -1,6 +1,6 @@
 """Chapter 3 ("The mechanical universe"): its parameters and experiments, in one place.
 
-``book/mechanical_universe.md`` and ``tests/test_ch3_claims.py`` both import
+``book/mechanical_universe.md`` and ``tests/test_mechanical_universe_claims.py`` both import
 this module, so the numbers the chapter shows and the numbers the tests check
 come from the same code and the same parameters.
 
@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import schedules as S
-from ._validate import check_int
-from .damping import (
+from .. import schedules as S
+from .._validate import check_int
+from ..damping import (
     convergence_rate,
     critical_beta,
     critical_momentum_schedule,
@@ -26,8 +26,8 @@ from .damping import (
     polyak_optimal,
     sign_changes,
 )
-from .landscapes import AsymmetricDoubleWell, kick_threshold, kick_threshold_bisection, restart_escape
-from .momentum import HeavyBall, energy, equilibrium_temperature, run_momentum, simulate_thermal, stationary_moments
+from ..landscapes import AsymmetricDoubleWell, kick_threshold, kick_threshold_bisection, restart_escape
+from ..momentum import HeavyBall, energy, equilibrium_temperature, run_momentum, simulate_thermal, stationary_moments
 
 # --- the 1-D quadratic used in most sections --------------------------------
 H = 1.0  #: curvature h of the 1-D bowl L = h theta^2 / 2

@@ -1,7 +1,7 @@
 """Every quantitative claim of chapter 4 (book/schedules_shape_solutions.md), checked with the chapter's parameters.
 
 The chapter and these tests read their parameters and routines from
-:mod:`lrlab.ch4`, so they cannot drift apart. Each test quotes the sentence of
+:mod:`lrlab.chapters.schedules_shape_solutions`, so they cannot drift apart. Each test quotes the sentence of
 the chapter it checks. The experiments take a few seconds each and are marked ``slow``.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import lrlab.ch4 as c4
+import lrlab.chapters.schedules_shape_solutions as c4
 from lrlab import implicit_bias, pac_bayes, sde
 
 pytestmark = pytest.mark.slow

@@ -1,6 +1,6 @@
 """Every quantitative claim of chapter 5 (book/scaling_up.md), checked with the chapter's parameters.
 
-The chapter and these tests read their parameters and routines from :mod:`lrlab.ch5`, so they cannot
+The chapter and these tests read their parameters and routines from :mod:`lrlab.chapters.scaling_up`, so they cannot
 drift apart. Each test quotes the sentence of the chapter it checks. The networks are small MLPs on
 the bundled digits, trained many at once as one population; CUDA draws other random numbers than
 the CPU, so the claims are about means over seeds with margins, never about exact values.
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-import lrlab.ch5 as c5
+import lrlab.chapters.scaling_up as c5
 
 pytestmark = pytest.mark.slow
 torch.set_num_threads(1)

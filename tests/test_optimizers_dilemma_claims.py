@@ -1,7 +1,7 @@
 """Every quantitative claim of chapter 1 (book/optimizers_dilemma.md), checked with the chapter's parameters.
 
 The chapter and these tests read their parameters and routines from
-:mod:`lrlab.ch1`, so they cannot drift apart. Each test names the
+:mod:`lrlab.chapters.optimizers_dilemma`, so they cannot drift apart. Each test names the
 sentence of the chapter it checks. The Monte Carlo tests take a few seconds each
 and are marked ``slow``.
 """
@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-import lrlab.ch1 as ex
+import lrlab.chapters.optimizers_dilemma as ex
 from lrlab import schedules as S
 from lrlab.nqm import NoisyQuadratic
 from lrlab.torch_adapter import torch_lr_trace
+from lrlab.training import full_batch_loss, tiny_mlp, tiny_regression, train_with_schedule
 
 
 @pytest.fixture(scope="module")
@@ -298,28 +299,12 @@ def test_batch_size_one_puts_multistep_above_the_floor():
 
 def test_torch_loop_uses_the_schedule_exactly():
     """'The optimizer used exactly the rate the schedule prescribes at every step.'"""
-    inputs, targets = ex.tiny_regression()
-    model = ex.tiny_mlp(dim=inputs.shape[1])
+    inputs, targets = tiny_regression()
+    model = tiny_mlp(dim=inputs.shape[1])
     schedule = S.warmup_cosine_schedule(ex.TINY_PEAK_LR, total_steps=ex.TINY_STEPS, warmup_steps=ex.TINY_STEPS // 10)
-    before = ex.full_batch_loss(model, inputs, targets)
-    rates, losses = ex.train_with_schedule(model, inputs, targets, schedule, ex.TINY_STEPS)
-    after = ex.full_batch_loss(model, inputs, targets)
+    before = full_batch_loss(model, inputs, targets)
+    rates, losses = train_with_schedule(model, inputs, targets, schedule, ex.TINY_STEPS)
+    after = full_batch_loss(model, inputs, targets)
     assert np.max(np.abs(rates - schedule(np.arange(ex.TINY_STEPS)))) < 1e-15
     assert after < before
     assert np.isfinite(losses).all()
-
-
-def test_train_with_schedule_rejects_bad_arguments():
-    inputs, targets = ex.tiny_regression(n=8, dim=2)
-    with pytest.raises(ValueError, match="total_steps"):
-        ex.train_with_schedule(ex.tiny_mlp(dim=2), inputs, targets, S.constant_schedule(0.1), total_steps=0)
-    with pytest.raises(ValueError, match="batch_size"):
-        ex.train_with_schedule(ex.tiny_mlp(dim=2), inputs, targets, S.constant_schedule(0.1), 3, batch_size=0)
-
-
-def test_tiny_mlp_leaves_the_global_generator_alone():
-    torch.manual_seed(123)
-    expected = torch.rand(3)
-    torch.manual_seed(123)
-    ex.tiny_mlp(seed=7)
-    assert torch.equal(torch.rand(3), expected)

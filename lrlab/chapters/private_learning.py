@@ -1,6 +1,6 @@
 """Chapter 8's parameters and experiments ("Privacy-preserving learning").
 
-Imported by ``book/private_learning.md`` and by ``tests/test_ch8_claims.py``, so the
+Imported by ``book/private_learning.md`` and by ``tests/test_private_learning_claims.py``, so the
 numbers in the book and the checks of its claims cannot drift apart.
 
 >>> 0 < SAMPLE_RATE < 1 and DELTA < 1 / 1258   # delta below 1 / (training examples)
@@ -13,10 +13,10 @@ import functools
 
 import numpy as np
 
-from . import privacy
-from .data import digits
-from .dp_sgd import train_dp_sgd
-from .schedules import constant_schedule, cosine_schedule, linear_schedule, multistep_schedule
+from .. import privacy
+from ..data import digits
+from ..dp_sgd import train_dp_sgd
+from ..schedules import constant_schedule, cosine_schedule, linear_schedule, multistep_schedule
 
 # ---------------------------------------------------------------------------
 # Section 2: the accountant

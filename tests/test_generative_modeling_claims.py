@@ -1,7 +1,7 @@
 """Every quantitative claim of chapter 7 (book/generative_modeling.md), checked with the chapter's parameters.
 
 The chapter and these tests read their parameters and routines from
-:mod:`lrlab.ch7`, so they cannot drift apart. Each test quotes the sentence of
+:mod:`lrlab.chapters.generative_modeling`, so they cannot drift apart. Each test quotes the sentence of
 the chapter it checks. The GAN and diffusion experiments train small networks
 for several seeds (about 25 CPU-seconds together) and are marked ``slow``.
 """
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-import lrlab.ch7 as c7
+import lrlab.chapters.generative_modeling as c7
 from lrlab import games
 
 pytestmark = pytest.mark.slow

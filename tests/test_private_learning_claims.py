@@ -1,7 +1,7 @@
 """Every quantitative claim of chapter 8 (book/private_learning.md), checked with the chapter's parameters.
 
 The chapter and these tests read their parameters and routines from
-:mod:`lrlab.ch8`, so they cannot drift apart. Each test quotes the sentence of
+:mod:`lrlab.chapters.private_learning`, so they cannot drift apart. Each test quotes the sentence of
 the chapter it checks. The DP-SGD runs take about 15 CPU-seconds and are shared
 through module-scoped fixtures; they are marked ``slow``. The tolerances were
 set from CPU runs; as a stand-in for another random stream (CUDA draws other
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-import lrlab.ch8 as c8
+import lrlab.chapters.private_learning as c8
 from lrlab import privacy
 
 pytestmark = pytest.mark.slow

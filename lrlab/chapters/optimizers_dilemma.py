@@ -1,7 +1,7 @@
 r"""Chapter 1's experiments: the parameters and the small routines that the book and its tests share.
 
 The chapter *The optimizer's dilemma* (``book/optimizers_dilemma.md``) and the
-test file ``tests/test_ch1_claims.py`` both import from here, so the numbers the
+test file ``tests/test_optimizers_dilemma_claims.py`` both import from here, so the numbers the
 book shows and the numbers the tests check come from the same parameters and the
 same code. Everything is a thin layer over :mod:`lrlab.nqm` and
 :mod:`lrlab.schedules`; nothing here is new theory.
@@ -24,9 +24,9 @@ from typing import Callable, Mapping
 import numpy as np
 import torch
 
-from ._validate import check_finite, check_int, check_nonnegative, check_positive, with_overrides
-from .nqm import MonteCarloResult, NoisyQuadratic, compare_schedules, rates_of, tune_peak_lr
-from .schedules import (
+from .._validate import check_finite, check_int, check_nonnegative, check_positive, with_overrides
+from ..nqm import MonteCarloResult, NoisyQuadratic, compare_schedules, rates_of, tune_peak_lr
+from ..schedules import (
     Schedule,
     constant_schedule,
     cosine_restarts_schedule,
@@ -40,7 +40,9 @@ from .schedules import (
     step_schedule,
     wsd_schedule,
 )
-from .torch_adapter import lambda_lr, torch_lr_trace
+from ..stats import max_abs_z  # noqa: F401  (the chapter's Monte Carlo check)
+from ..torch_adapter import torch_lr_trace
+from ..training import full_batch_loss, tiny_mlp, tiny_regression, train_with_schedule  # noqa: F401
 
 __all__ = [
     "NQM_PARAMS",
@@ -65,7 +67,6 @@ __all__ = [
     "lr_grid",
     "stability_table",
     "mc_schedules",
-    "max_abs_z",
     "noise_floor_table",
     "zoo",
     "previews",
@@ -73,10 +74,6 @@ __all__ = [
     "comparison_factories",
     "schedule_comparison",
     "end_value_sweep",
-    "tiny_regression",
-    "tiny_mlp",
-    "train_with_schedule",
-    "full_batch_loss",
 ]
 
 # ---------------------------------------------------------------------------
@@ -246,38 +243,6 @@ def mc_schedules(peak_lr: float = MC_PEAK_LR, total_steps: int = TOTAL_STEPS) ->
         "constant": constant_schedule(peak_lr),
         "linear decay": polynomial_schedule(peak_lr, total_steps, power=1.0),
     }
-
-
-def max_abs_z(mc: MonteCarloResult, exact) -> float:
-    r"""Largest :math:`|\bar L_t - \mathbb E[L_t]| / \mathrm{se}_t` over the steps where the Monte Carlo varies.
-
-    Steps with zero standard error (the deterministic start) are skipped. For
-    a correct recursion the z-scores are standard normal at every step, so over
-    a thousand steps the largest is typically about 3 and rarely above 4.
-
-    Parameters
-    ----------
-    mc : MonteCarloResult
-        From :meth:`lrlab.nqm.NoisyQuadratic.simulate`.
-    exact : array_like
-        The exact expected loss per step, same length as ``mc.mean``.
-
-    Returns
-    -------
-    float
-
-    >>> from lrlab.nqm import MonteCarloResult
-    >>> mc = MonteCarloResult(mean=np.array([1.0, 0.5, 0.2]), stderr=np.array([0.0, 0.1, 0.1]), n_seeds=100, device="cpu")
-    >>> round(max_abs_z(mc, [1.0, 0.45, 0.4]), 6)
-    2.0
-    """
-    exact = np.asarray(exact, dtype=np.float64)
-    if exact.shape != mc.mean.shape:
-        raise ValueError(f"exact must have the shape of mc.mean {mc.mean.shape}, got exact.shape={exact.shape}")
-    varies = mc.stderr > 0
-    if not varies.any():
-        raise ValueError("mc.stderr is zero at every step: nothing random to compare")
-    return float(np.max(np.abs(mc.mean[varies] - exact[varies]) / mc.stderr[varies]))
 
 
 def noise_floor_table(
@@ -611,146 +576,3 @@ def end_value_sweep(nqm: NoisyQuadratic, total_steps: int = TOTAL_STEPS, end_fra
     table = pd.DataFrame.from_dict(rows, orient="index")[["cosine", "linear", "exponential"]]
     table.index.name = "end_fraction"
     return table
-
-
-# ---------------------------------------------------------------------------
-# Section 7: a schedule in a torch training loop
-# ---------------------------------------------------------------------------
-
-
-def tiny_regression(n: int = 512, dim: int = 8, noise: float = 0.3, seed: int = 0):
-    """A small synthetic regression set: ``y = sin(2 x @ w) + noise``, on CPU.
-
-    Parameters
-    ----------
-    n : int
-        Number of examples.
-    dim : int
-        Number of input features.
-    noise : float
-        Standard deviation of the label noise.
-    seed : int
-        Seed of the data (a private generator; the global one is untouched).
-
-    Returns
-    -------
-    inputs : torch.Tensor, shape (n, dim)
-    targets : torch.Tensor, shape (n, 1)
-
-    >>> x, y = tiny_regression(n=16, dim=3)
-    >>> tuple(x.shape), tuple(y.shape)
-    ((16, 3), (16, 1))
-    """
-    n = check_int("n", n, minimum=1)
-    dim = check_int("dim", dim, minimum=1)
-    noise = check_nonnegative("noise", noise)
-    gen = torch.Generator().manual_seed(int(seed))
-    inputs = torch.randn(n, dim, generator=gen)
-    teacher = torch.randn(dim, 1, generator=gen) / dim**0.5
-    targets = torch.sin(2.0 * inputs @ teacher) + noise * torch.randn(n, 1, generator=gen)
-    return inputs, targets
-
-
-def tiny_mlp(dim: int = 8, width: int = 32, seed: int = 0) -> torch.nn.Module:
-    """A one-hidden-layer tanh network with seeded initial weights.
-
-    Parameters
-    ----------
-    dim : int
-        Number of inputs.
-    width : int
-        Number of hidden units.
-    seed : int
-        Seed of the initial weights; torch's global generator is left as it was.
-
-    Returns
-    -------
-    torch.nn.Sequential
-
-    >>> tiny_mlp(dim=3, width=4)
-    Sequential(
-      (0): Linear(in_features=3, out_features=4, bias=True)
-      (1): Tanh()
-      (2): Linear(in_features=4, out_features=1, bias=True)
-    )
-    """
-    dim = check_int("dim", dim, minimum=1)
-    width = check_int("width", width, minimum=1)
-    with torch.random.fork_rng(devices=[]):  # seed the initialisation without touching the global generator
-        torch.manual_seed(int(seed))
-        return torch.nn.Sequential(torch.nn.Linear(dim, width), torch.nn.Tanh(), torch.nn.Linear(width, 1))
-
-
-def train_with_schedule(model, inputs, targets, schedule: Schedule, total_steps: int, batch_size: int = 16, seed: int = 0):
-    """Minibatch SGD on mean-squared error, with the rate set by ``schedule`` at every step.
-
-    The rate is handed to torch by :func:`lrlab.torch_adapter.lambda_lr`;
-    ``scheduler.step()`` is called once per optimizer step, after it.
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-        Trained in place.
-    inputs, targets : torch.Tensor
-        The training set.
-    schedule : Schedule
-        Gives the rate of every step.
-    total_steps : int
-        Number of optimizer steps T.
-    batch_size : int
-        Examples drawn (with replacement) per step.
-    seed : int
-        Seed of the minibatch sampler.
-
-    Returns
-    -------
-    rates : numpy.ndarray
-        The rate the optimizer used at steps ``0 .. T-1``.
-    losses : numpy.ndarray
-        The minibatch loss at steps ``0 .. T-1``.
-
-    >>> x, y = tiny_regression(n=64, dim=3)
-    >>> rates, losses = train_with_schedule(tiny_mlp(dim=3), x, y, constant_schedule(0.1), total_steps=5)
-    >>> rates.tolist()
-    [0.1, 0.1, 0.1, 0.1, 0.1]
-    """
-    total_steps = check_int("total_steps", total_steps, minimum=1)
-    batch_size = check_int("batch_size", batch_size, minimum=1)
-    if len(inputs) != len(targets) or len(inputs) == 0:
-        raise ValueError(
-            f"inputs and targets must hold the same, non-zero number of examples, got {len(inputs)} and {len(targets)}"
-        )
-    sampler = torch.Generator().manual_seed(int(seed))
-    optimizer = torch.optim.SGD(model.parameters(), lr=float(schedule(0)))
-    scheduler = lambda_lr(optimizer, schedule)  # sets the rate to schedule(0) now, schedule(k) after k steps
-    rates, losses = np.empty(total_steps), np.empty(total_steps)
-    for step in range(total_steps):
-        batch = torch.randint(len(inputs), (batch_size,), generator=sampler)
-        loss = torch.nn.functional.mse_loss(model(inputs[batch]), targets[batch])
-        optimizer.zero_grad()
-        loss.backward()
-        rates[step] = optimizer.param_groups[0]["lr"]
-        optimizer.step()
-        scheduler.step()
-        losses[step] = loss.item()
-    return rates, losses
-
-
-def full_batch_loss(model, inputs, targets) -> float:
-    """Mean-squared error of ``model`` on the whole set, without tracking gradients.
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-    inputs, targets : torch.Tensor
-
-    Returns
-    -------
-    float
-
-    >>> x, y = tiny_regression(n=8, dim=3)
-    >>> full_batch_loss(tiny_mlp(dim=3), x, y) > 0
-    True
-    """
-    with torch.no_grad():
-        return float(torch.nn.functional.mse_loss(model(inputs), targets))

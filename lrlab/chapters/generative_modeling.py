@@ -1,6 +1,6 @@
 """Chapter 7's parameters and experiments ("Generative modeling: games and noise schedules").
 
-Imported by ``book/generative_modeling.md`` and by ``tests/test_ch7_claims.py``,
+Imported by ``book/generative_modeling.md`` and by ``tests/test_generative_modeling_claims.py``,
 so the numbers in the book and the checks of its claims cannot drift apart.
 
 >>> DIRAC_LR > 0 and DIFF_EMA_DECAY < 1
@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from . import diffusion, games, gan2d
-from .schedules import constant_schedule, cosine_schedule, inverse_sqrt_schedule
+from .. import diffusion, games, gan2d
+from ..schedules import constant_schedule, cosine_schedule, inverse_sqrt_schedule
 
 # ---------------------------------------------------------------------------
 # Section 1: the Dirac-GAN

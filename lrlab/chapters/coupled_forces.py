@@ -1,7 +1,7 @@
 r"""Chapter 2's experiments: the parameters and routines that the book and its tests share.
 
 The chapter *Coupled forces: batch size and weight decay*
-(``book/coupled_forces.md``) and ``tests/test_ch2_claims.py`` both import from
+(``book/coupled_forces.md``) and ``tests/test_coupled_forces_claims.py`` both import from
 here, so the numbers the book shows and the numbers the tests check come from
 the same parameters and the same code. The routines are thin layers over
 :mod:`lrlab.batch_size`, :mod:`lrlab.weight_decay` and :mod:`lrlab.nqm`.
@@ -19,8 +19,8 @@ from typing import Mapping
 import numpy as np
 import torch
 
-from ._validate import check_int, check_positive, with_overrides
-from .batch_size import (
+from .._validate import check_int, check_positive, with_overrides
+from ..batch_size import (
     BatchRamp,
     batches_of,
     expected_loss_with_batches,
@@ -31,9 +31,9 @@ from .batch_size import (
     per_example_gradients,
     samples_seen,
 )
-from .nqm import NoisyQuadratic
-from .schedules import Schedule, constant_schedule, cosine_schedule, multistep_schedule
-from .weight_decay import cumulative_shrink, train_softmax_regression
+from ..nqm import NoisyQuadratic
+from ..schedules import Schedule, constant_schedule, cosine_schedule, multistep_schedule
+from ..weight_decay import cumulative_shrink, train_softmax_regression
 
 __all__ = [
     "NQM_PARAMS", "BASE_LR", "BASE_BATCH", "SCALING_STEPS", "SCALE_FACTORS", "N_CHECKPOINTS",
@@ -290,14 +290,14 @@ def ramp_monte_carlo(nqm: NoisyQuadratic, peak_lr: float = RAMP_PEAK, n_seeds: i
     exact : numpy.ndarray
     z : float
         Largest :math:`|\\bar L_t - \\mathbb E[L_t]|/\\mathrm{se}_t` over the steps (see
-        :func:`lrlab.ch1.max_abs_z`).
+        :func:`lrlab.stats.max_abs_z`).
 
     >>> _, _, z = ramp_monte_carlo(chapter2_nqm(), n_seeds=200, device="cpu")
     >>> bool(z < 5)
     True
     """
-    from .batch_size import simulate_with_batches
-    from .ch1 import max_abs_z
+    from ..batch_size import simulate_with_batches
+    from ..stats import max_abs_z
 
     schedule, batches, steps = ramp_runs(peak_lr)["batch ramp"]
     exact = expected_loss_with_batches(nqm, schedule, batches, steps)

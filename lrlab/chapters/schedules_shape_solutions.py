@@ -1,6 +1,6 @@
 """Chapter 4's parameters and experiments ("The ghost in the machine: schedules shape the solution").
 
-Imported by ``book/schedules_shape_solutions.md`` and by ``tests/test_ch4_claims.py``,
+Imported by ``book/schedules_shape_solutions.md`` and by ``tests/test_schedules_shape_solutions_claims.py``,
 so the numbers in the book and the checks of its claims cannot drift apart.
 
 >>> SDE_PEAK_LR > SDE_FLOOR_LR > 0
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import annealing, implicit_bias, pac_bayes, sde
-from .nqm import NoisyQuadratic, rates_of
-from .schedules import exponential_schedule, multistep_schedule
+from .. import annealing, implicit_bias, pac_bayes, sde
+from ..nqm import NoisyQuadratic, rates_of
+from ..schedules import exponential_schedule, multistep_schedule
 
 # ---------------------------------------------------------------------------
 # Section 1: the variance ODE, adiabatic tracking and quench
