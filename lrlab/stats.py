@@ -42,6 +42,7 @@ __all__ = [
     "tost",
     "seeds_for_difference",
     "max_abs_z",
+    "bonferroni_z",
 ]
 
 
@@ -281,3 +282,26 @@ def max_abs_z(mc: MonteCarloResult, exact) -> float:
     if not varies.any():
         raise ValueError("mc.stderr is zero at every step: nothing random to compare")
     return float(np.max(np.abs(mc.mean[varies] - exact[varies]) / mc.stderr[varies]))
+
+
+def bonferroni_z(m: int, alpha: float = 1e-3) -> float:
+    r"""Threshold for the largest of ``m`` standard-normal |z|-scores at family-wise false-alarm rate ``alpha``.
+
+    :math:`z^\ast = \Phi^{-1}(1 - \alpha / (2m))`: by the union bound, the
+    probability that any of ``m`` z-scores exceeds it under the null is at most
+    ``alpha``, whatever their correlation (Bonferroni; conservative when the
+    scores are positively correlated, as those of successive steps of one
+    simulation are). Use it with :func:`max_abs_z` over ``m`` compared steps.
+
+    >>> round(bonferroni_z(1000), 2)
+    4.89
+    >>> round(bonferroni_z(1, alpha=0.05), 2)
+    1.96
+    """
+    m = int(m)
+    if m < 1:
+        raise ValueError(f"m must be a positive number of comparisons, got m={m!r}")
+    alpha = float(alpha)
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got alpha={alpha!r}")
+    return float(_st.norm.isf(alpha / (2 * m)))

@@ -92,6 +92,15 @@ ADAM_LR = 0.01
 ADAM_LAMBDAS = (0.01, 0.1)
 
 
+def percent(v) -> str:
+    """A gap as a percentage for the chapter's tables, or the word 'diverged' for a run that blew up.
+
+    >>> percent(0.0123), percent(float("inf"))
+    ('1.23%', 'diverged')
+    """
+    return f"{v:.2%}" if np.isfinite(v) else "diverged"
+
+
 def chapter2_nqm(**overrides) -> NoisyQuadratic:
     """The chapter's noisy quadratic; keyword arguments override :data:`NQM_PARAMS`.
 
@@ -305,6 +314,24 @@ def ramp_monte_carlo(nqm: NoisyQuadratic, peak_lr: float = RAMP_PEAK, n_seeds: i
     return mc, exact, max_abs_z(mc, exact)
 
 
+def wrong_recursion_z(nqm: NoisyQuadratic, mc, peak_lr: float = RAMP_PEAK, noise_factor: float = 1.05) -> float:
+    """Largest |z| of the same Monte Carlo against a recursion whose noise variances are ``noise_factor`` too large.
+
+    The power of the check in :func:`ramp_monte_carlo`: a recursion 5 % off must fail it.
+
+    >>> nqm = chapter2_nqm()
+    >>> mc, _, _ = ramp_monte_carlo(nqm, n_seeds=200, device="cpu")
+    >>> bool(wrong_recursion_z(nqm, mc, noise_factor=2.0) > 5)
+    True
+    """
+    from ..batch_size import expected_loss_with_batches
+    from ..stats import max_abs_z
+
+    schedule, batches, steps = ramp_runs(peak_lr)["batch ramp"]
+    wrong = NoisyQuadratic(h=nqm.h, sigma2=nqm.sigma2 * noise_factor, batch_size=nqm.batch_size, theta0=nqm.theta0)
+    return max_abs_z(mc, expected_loss_with_batches(wrong, schedule, batches, steps))
+
+
 # ---------------------------------------------------------------------------
 # Section 4: the gradient noise scale
 # ---------------------------------------------------------------------------
@@ -326,13 +353,16 @@ def linreg_noise_scale_table(dim: int = LINREG_DIM, noise_std: float = LINREG_NO
     -------
     pandas.DataFrame
         ``distance``, ``exact``, ``estimate`` (mean over seeds), ``spread``
-        (standard deviation over seeds), ``rel_error``.
+        (standard deviation over seeds), ``ci95`` (half-width of the 95 % t confidence
+        interval of the mean, :func:`lrlab.stats.mean_ci`), ``rel_error``.
 
     >>> t = linreg_noise_scale_table(dim=2, distances=(1.0,), n=4000, seeds=2)
     >>> bool(t["rel_error"].iloc[0] < 0.1)
     True
     """
     import pandas as pd
+
+    from ..stats import mean_ci
 
     n = check_int("n", n, minimum=2)
     seeds = check_int("seeds", seeds, minimum=1)
@@ -354,6 +384,7 @@ def linreg_noise_scale_table(dim: int = LINREG_DIM, noise_std: float = LINREG_NO
         mean = float(np.mean(estimates))
         rows.append({"distance": distance, "exact": exact, "estimate": mean,
                      "spread": float(np.std(estimates, ddof=1)) if seeds > 1 else np.nan,
+                     "ci95": mean_ci(estimates).half_width if seeds > 1 else np.nan,
                      "rel_error": abs(mean / exact - 1)})
     return pd.DataFrame(rows)
 
