@@ -66,3 +66,19 @@ def test_seeds_for_difference_gives_the_power_it_promises():
 def test_bad_input_says_what_is_wrong(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_bonferroni_threshold_holds_its_false_alarm_rate_for_correlated_steps():
+    """Largest |z| of 200 steps of an AR(1) path (correlation 0.9, like successive steps of one simulation)."""
+    from lrlab.stats import bonferroni_z
+
+    rng = np.random.default_rng(5)
+    trials, m, rho = 20000, 200, 0.9
+    z = np.empty((trials, m))
+    z[:, 0] = rng.normal(size=trials)
+    for k in range(1, m):
+        z[:, k] = rho * z[:, k - 1] + np.sqrt(1 - rho**2) * rng.normal(size=trials)
+    threshold = bonferroni_z(m, alpha=0.05)
+    rate = np.mean(np.abs(z).max(1) > threshold)
+    assert rate <= 0.05  # conservative under positive correlation
+    assert rate > 0.005  # but not absurdly so at this correlation
