@@ -7,8 +7,9 @@ multiplier :math:`\sigma`, on :math:`N` training examples:
    with probability :math:`q` (the batch size is Binomial(:math:`N, q`), mean
    :math:`qN`, variance :math:`qN(1-q)`).
 2. **Per-example gradients** :math:`g_i = \nabla_\theta \ell(\theta; x_i, y_i)`, all
-   parameters flattened into one vector (computed with ``torch.func``:
-   ``functional_call`` + ``grad`` + ``vmap``).
+   parameters flattened into one vector (:func:`per_example_grads`, with ``torch.func``:
+   ``functional_call`` + ``grad`` + ``vmap``; the training loop uses the closed form
+   of :func:`mlp_clipped_sum`, the same numbers without forming them).
 3. **Clipping** to norm :math:`C` (flat clipping, over all parameters at once):
    :math:`\bar g_i = g_i \min(1, C/\lVert g_i\rVert)`.
 4. **Noise and scaling**: :math:`\tilde g = \frac{1}{qN}\big(\sum_{i\in B_t} \bar g_i
@@ -48,6 +49,7 @@ __all__ = [
     "clip_factors",
     "clip_per_example",
     "noisy_mean",
+    "mlp_clipped_sum",
     "poisson_sample",
     "poisson_masks",
     "DPRun",
@@ -195,6 +197,72 @@ def noisy_mean(clipped_sum: torch.Tensor, noise_multiplier, max_norm, expected_b
     return (clipped_sum + sigma * max_norm * noise) / expected_batch
 
 
+def mlp_clipped_sum(params: dict, x: torch.Tensor, y: torch.Tensor, max_norm, valid: torch.Tensor | None = None):
+    r"""Sum of the clipped per-example gradients of the :func:`mlp`, without forming them, for many runs at once.
+
+    For a linear layer :math:`z = Wa + b`, the gradient of one example is the outer
+    product :math:`\delta a^\top` (and :math:`\delta` for the bias), with :math:`a` the
+    layer's input and :math:`\delta = \partial\ell/\partial z` back-propagated through
+    the network. Its squared norm is :math:`\lVert\delta\rVert^2(\lVert a\rVert^2 + 1)`,
+    and the weighted sum over the batch is one matrix product,
+    :math:`\sum_i w_i \delta_i a_i^\top = (w \odot \Delta)^\top A` (Goodfellow 2015,
+    "Efficient per-example gradient computations"). With the clipping weights
+    :math:`w_i = \min(1, C/\lVert g_i\rVert)` this is DP-SGD's clipped sum, at the cost
+    of one ordinary backward pass: the same numbers as :func:`per_example_grads`
+    followed by :func:`clip_per_example` and a sum (to float rounding), which
+    ``tests/test_dp_sgd.py`` checks.
+
+    Parameters
+    ----------
+    params : dict
+        Parameters of :func:`mlp` stacked over ``R`` runs: ``{name: tensor (R, *shape)}``,
+        in the model's order (weight, bias, weight, bias).
+    x : torch.Tensor
+        Inputs, shape ``(R, n, n_features)``.
+    y : torch.Tensor
+        Integer labels, shape ``(R, n)``.
+    max_norm : float
+        Clipping norm :math:`C > 0` (flat clipping over all parameters).
+    valid : torch.Tensor, optional
+        Boolean or 0/1 mask ``(R, n)``; examples with 0 are left out of the sum (padding).
+
+    Returns
+    -------
+    sums : dict
+        ``{name: tensor (R, *shape)}``: :math:`\sum_i \text{valid}_i\, g_i\min(1, C/\lVert g_i\rVert)`.
+    norms : torch.Tensor
+        Per-example gradient norms before clipping, shape ``(R, n)``.
+    """
+    max_norm = check_positive("max_norm", max_norm)
+    names = list(params)
+    if len(names) % 2 or x.ndim != 3 or y.shape != x.shape[:2]:
+        raise ValueError(f"params must hold (weight, bias) pairs and x be (runs, n, features), y (runs, n); got "
+                         f"{len(names)} tensors, x of shape {tuple(x.shape)}, y of shape {tuple(y.shape)}")
+    layers = [(params[names[i]], params[names[i + 1]]) for i in range(0, len(names), 2)]
+    inputs, a = [], x
+    for j, (w, b) in enumerate(layers):
+        inputs.append(a)
+        z = torch.baddbmm(b.unsqueeze(1), a, w.transpose(1, 2))
+        a = torch.tanh(z) if j < len(layers) - 1 else z
+    delta = torch.softmax(a, dim=-1)  # d cross-entropy / d logits = softmax - one-hot
+    delta = delta - nn.functional.one_hot(y, delta.shape[-1]).to(delta.dtype)
+    deltas = [None] * len(layers)
+    for j in range(len(layers) - 1, -1, -1):
+        deltas[j] = delta
+        if j:
+            delta = torch.bmm(delta, layers[j][0]) * (1 - inputs[j].pow(2))  # through W_j, then tanh'
+    norms = torch.sqrt(sum(d.pow(2).sum(-1) * (a_in.pow(2).sum(-1) + 1) for d, a_in in zip(deltas, inputs)))
+    weights = clip_factors(norms, max_norm)
+    if valid is not None:
+        weights = weights * valid
+    sums = {}
+    for j, (d, a_in) in enumerate(zip(deltas, inputs)):
+        wd = d * weights.unsqueeze(-1)
+        sums[names[2 * j]] = torch.bmm(wd.transpose(1, 2), a_in)
+        sums[names[2 * j + 1]] = wd.sum(1)
+    return sums, norms
+
+
 def poisson_masks(n_runs: int, n: int, q, generator: torch.Generator) -> torch.Tensor:
     """Boolean masks ``(n_runs, n)``: each example of each run is in with probability ``q``, independently."""
     n_runs = check_int("n_runs", n_runs, minimum=1)
@@ -260,8 +328,10 @@ def train_dp_sgd(data, schedules, total_steps: int, sample_rate, noise_multiplie
 
     All ``K x S`` runs go side by side as one batched computation: parameters are
     stacked on a leading axis, every run draws its Poisson batch (padded to the
-    largest of the step, the padding masked out), and ``vmap`` computes the
-    per-example gradients of all runs in one call. The schedules share their random
+    largest of the step, the padding masked out), and :func:`mlp_clipped_sum` computes
+    the per-example norms and the clipped sums of all runs in one backward pass
+    (per-example gradients of a linear layer are outer products; they are never
+    formed). The schedules share their random
     numbers: run ``(k, s)`` has the initialization, batches and noise of seed ``s``
     whatever ``k`` (common random numbers), so schedules are compared in pairs and
     only the rates differ. All randomness comes from one ``torch.Generator`` on
@@ -316,7 +386,6 @@ def train_dp_sgd(data, schedules, total_steps: int, sample_rate, noise_multiplie
     init = init_params(model, s, gen, device)
     params = {name: v.repeat(k, *([1] * (v.ndim - 1))) for name, v in init.items()}  # run r = i * s + j
     sizes = [int(np.prod(v.shape[1:])) for v in init.values()]
-    per_run = vmap(lambda p, xb, yb: per_example_grads(model, p, xb, yb), in_dims=(0, 0, 0))
     expected = q * n
     clip_fraction = np.empty((k, total_steps))
     median_norm = np.empty((k, total_steps))
@@ -330,16 +399,13 @@ def train_dp_sgd(data, schedules, total_steps: int, sample_rate, noise_multiplie
         # the sampled indices first (stable sort of "not in"), padded with unsampled ones
         order = torch.sort((~mask).to(torch.int8), dim=1, stable=True).indices[:, :width].repeat(k, 1)
         valid = (arange[:width].unsqueeze(0) < counts.unsqueeze(1)).repeat(k, 1)  # (k*s, width)
-        grads = per_run(params, x[order], y[order])  # {name: (k*s, width, *shape)}
         # flat clipping over all parameters, fused with the masked sum: sum_i g_i min(1, C/|g_i|) valid_i
-        norms = torch.sqrt(sum(g.reshape(*g.shape[:2], -1).pow(2).sum(-1) for g in grads.values()))
-        weights = clip_factors(norms, max_norm) * valid
+        totals, norms = mlp_clipped_sum(params, x[order], y[order], max_norm, valid)
         noise = sigma * max_norm * torch.randn((s, sum(sizes)), generator=gen, device=device)
-        noise = dict(zip(grads, torch.split(noise.repeat(k, 1), sizes, dim=1)))
+        noise = dict(zip(totals, torch.split(noise.repeat(k, 1), sizes, dim=1)))
         lr = rates_t[:, t]
         signal2 = torch.zeros(k * s, device=device)
-        for name, g in grads.items():
-            total = torch.bmm(weights.unsqueeze(1), g.reshape(k * s, width, -1)).reshape(k * s, *g.shape[2:])
+        for name, total in totals.items():
             signal2 = signal2 + total.reshape(k * s, -1).pow(2).sum(-1)
             step = (total + noise[name].reshape(total.shape)) / expected
             params[name] = params[name] - lr.reshape(-1, *([1] * (step.ndim - 1))) * step

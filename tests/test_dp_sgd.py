@@ -40,6 +40,33 @@ def test_per_example_grads_equal_a_loop_of_single_backward_passes(small):
     torch.testing.assert_close(got["0.weight"].mean(0), p["0.weight"].grad, rtol=1e-5, atol=1e-6)
 
 
+
+@pytest.mark.parametrize("hidden", [0, 8])
+def test_mlp_clipped_sum_equals_per_example_clipping_summed(hidden):
+    """The closed form (outer products, no per-example tensors) against vmap(grad), clip_per_example and a masked sum."""
+    data = digits(classes=[0, 1, 2], device="cpu")
+    model = dp_sgd.mlp(64, hidden, 3)
+    runs, n = 3, 11
+    stacked = dp_sgd.init_params(model, runs, torch.Generator().manual_seed(4), "cpu")
+    idx = torch.randint(0, len(data.y_train), (runs, n), generator=torch.Generator().manual_seed(5))
+    valid = torch.rand(runs, n, generator=torch.Generator().manual_seed(6)) < 0.7
+    _, norms = dp_sgd.mlp_clipped_sum(stacked, data.x_train[idx], data.y_train[idx], 1e9, valid)
+    c = float(norms[valid].median())  # half the examples clipped, half not
+    sums, norms = dp_sgd.mlp_clipped_sum(stacked, data.x_train[idx], data.y_train[idx], c, valid)
+    clipped_any = unclipped_any = False
+    for r in range(runs):
+        params = {k: v[r] for k, v in stacked.items()}
+        grads = dp_sgd.per_example_grads(model, params, data.x_train[idx[r]], data.y_train[idx[r]])
+        flat, ref_norms = dp_sgd.clip_per_example(dp_sgd.flatten_per_example(grads), c)
+        torch.testing.assert_close(norms[r], ref_norms, rtol=1e-5, atol=1e-6)  # float32, other summation order
+        expected = (flat * valid[r].unsqueeze(1)).sum(0)
+        got = torch.cat([sums[k][r].reshape(-1) for k in stacked])
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+        clipped_any |= bool((ref_norms[valid[r]] > c).any())
+        unclipped_any |= bool((ref_norms[valid[r]] <= c).any())
+    assert clipped_any and unclipped_any  # both branches of min(1, C/|g|) are compared
+
+
 def test_clipping_caps_the_norm_and_keeps_small_gradients():
     g = torch.Generator().manual_seed(0)
     grads = torch.randn(200, 30, generator=g, dtype=torch.float64) * torch.logspace(-2, 1, 200, dtype=torch.float64)[:, None]
