@@ -71,23 +71,82 @@ def test_contraction_factor_is_max_of_one_minus_eta_h(nqm):
 # ---------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def mc_check(nqm):
+    """(runs, table) of section 3: Monte Carlo against the exact and two deliberately wrong recursions."""
+    return ex.monte_carlo_check(nqm)
+
+
 @pytest.mark.slow
-def test_recursion_matches_monte_carlo_within_sampling_error(nqm):
-    """'The largest |z| measured here is ...: the exact curves sit inside the sampling error everywhere.'"""
-    finals = {}
-    for name, schedule in ex.mc_schedules().items():
-        exact = nqm.expected_loss(schedule, ex.TOTAL_STEPS)
-        mc = nqm.simulate(schedule, ex.TOTAL_STEPS, n_seeds=ex.MC_SEEDS, seed=ex.MC_SEED)
-        z = ex.max_abs_z(mc, exact)
-        # 1000 correlated standard-normal z-scores: the maximum exceeds 5 with probability < 1e-3
-        assert z < 5.0, f"{name}: largest |z| = {z:.2f}; the recursion and the simulation disagree"
-        # most of the steps must fall inside the ±2 s.e. band drawn in the figure
-        inside = np.mean(np.abs(mc.mean[1:] - exact[1:]) <= 2 * mc.stderr[1:])
-        assert inside > 0.85, f"{name}: only {inside:.0%} of the steps inside ±2 s.e."
-        finals[name] = exact[-1]
+def test_recursion_passes_the_bonferroni_check(nqm, mc_check):
+    """'we call the recursion refuted if the largest |z| reaches c = Phi^-1(1 - alpha/(2m)) = ... with alpha = 0.001
+    ... The largest |z| measured is ...: the recursion passes.'"""
+    runs, table = mc_check
+    exact = table.set_index("recursion").loc["exact"]
+    assert table.attrs["m"] == len(ex.MC_CHECKPOINTS) * len(runs) == 20
+    assert exact.threshold == pytest.approx(ex.bonferroni_threshold(20, 1e-3))
+    assert exact.max_abs_z < exact.threshold and exact.passes
+    for name, (truth, mc) in runs.items():
+        assert np.abs(ex.checkpoint_z(mc, truth)).max() <= exact.max_abs_z + 1e-12
     # 'The constant rate levels off; the decay keeps going down.'
-    assert finals["linear decay"] < 0.5 * finals["constant"]
-    assert finals["constant"] == pytest.approx(nqm.noise_floor(ex.MC_PEAK_LR), rel=1e-6)
+    assert runs["linear decay"][0][-1] < 0.5 * runs["constant"][0][-1]
+    assert runs["constant"][0][-1] == pytest.approx(nqm.noise_floor(ex.MC_PEAK_LR), rel=1e-6)
+
+
+@pytest.mark.slow
+def test_check_rejects_a_recursion_with_the_noise_variance_off_by_five_percent(mc_check):
+    """'the same check rejects both (largest |z| of ... and more) ... misses such an error with probability at most ...'
+    and 'an error of ... in the expected loss at one checkpoint is caught with probability at least 0.99'."""
+    _, table = mc_check
+    wrong = table.set_index("recursion").drop(index="exact")
+    assert len(wrong) == len(ex.MC_WRONG_NOISE) == 2
+    assert wrong.max_rel_error.tolist() == pytest.approx([0.05, 0.05], abs=1e-3)
+    assert (~wrong.passes).all() and (wrong.max_abs_z > wrong.threshold).all(), wrong
+    # the stated miss probability is small (the text glues its value)
+    assert (1 - wrong.power).max() < 1e-3, wrong
+    from scipy.stats import norm
+
+    c = float(table.threshold.iloc[0])
+    assert table.attrs["detectable_99"] == pytest.approx((c + norm.ppf(0.99)) * table.attrs["min_rel_se"])
+    # an error of that size at the best checkpoint is caught with probability 0.99
+    assert ex.detection_power([table.attrs["detectable_99"] / table.attrs["min_rel_se"]], c) == pytest.approx(
+        0.99, abs=1e-6)
+
+
+def test_bonferroni_check_false_alarm_rate_is_at_most_alpha():
+    """'a correct recursion fails this check with probability at most alpha, however correlated the z-scores are':
+    the whole check (simulate, z at checkpoints, Bonferroni threshold) repeated on independent seeds of a small
+    model, at alpha = 0.05 where a false-alarm rate can be measured, fires on at most alpha of them."""
+    small = ex.chapter1_nqm(dim=3)
+    schedule = S.polynomial_schedule(0.5, 40, power=1.0)
+    truth = small.expected_loss(schedule, 40)
+    steps, alpha, reps = (10, 20, 40), 0.05, 400
+    c = ex.bonferroni_threshold(len(steps), alpha)
+    fired = sum(
+        np.abs(ex.checkpoint_z(small.simulate(schedule, 40, n_seeds=300, seed=1000 + r, device="cpu"), truth,
+                               steps)).max() >= c
+        for r in range(reps)
+    )
+    # one-sided binomial bound at 99%: the rate may not exceed alpha by more than 2.33 standard errors
+    assert fired / reps <= alpha + 2.33 * np.sqrt(alpha * (1 - alpha) / reps), fired
+    # and the threshold is the Bonferroni one: m * P(|Z| > c) = alpha
+    from scipy.stats import norm
+
+    assert len(steps) * 2 * norm.sf(c) == pytest.approx(alpha, rel=1e-9)
+
+
+def test_detection_power_and_checkpoint_z_by_hand():
+    from lrlab.nqm import MonteCarloResult
+
+    from scipy.stats import norm
+
+    assert ex.detection_power([5.0, 1.0], 4.0) == pytest.approx(norm.cdf(1.0) + norm.cdf(-9.0))
+    mc = MonteCarloResult(mean=np.array([1.0, 0.6, 0.3]), stderr=np.array([0.0, 0.1, 0.05]), n_seeds=10, device="cpu")
+    assert ex.checkpoint_z(mc, [1.0, 0.5, 0.4], steps=(1, 2)) == pytest.approx([1.0, -2.0])
+    with pytest.raises(ValueError, match="within"):
+        ex.checkpoint_z(mc, [1.0, 0.5, 0.4], steps=(3,))
+    with pytest.raises(ValueError, match="alpha"):
+        ex.bonferroni_threshold(3, alpha=1.5)
 
 
 def test_max_abs_z_rejects_bad_input():
@@ -123,10 +182,12 @@ def test_noise_floor_formula_per_coordinate_is_the_fixed_point():
 
 @pytest.mark.slow
 def test_noise_floor_matches_monte_carlo_within_sampling_error(nqm):
-    """'... the simulation agrees with both within its sampling error (largest |z| = ...).'"""
+    """'the largest of the {floor_n} values of |z| is ..., below the threshold ... that {floor_n} correct z-scores
+    exceed with probability at most 0.001 (the Bonferroni rule of section 3).'"""
     table = ex.noise_floor_table(nqm)
     assert table.attrs["device"] in ("cpu",) or table.attrs["device"].startswith("cuda")
-    assert (table["z"].abs() < 4.0).all(), table[["lr", "formula", "monte_carlo", "stderr", "z"]]
+    threshold = ex.bonferroni_threshold(len(table), ex.MC_ALPHA)
+    assert (table["z"].abs() < threshold).all(), table[["lr", "formula", "monte_carlo", "stderr", "z"]]
 
 
 def test_speed_against_precision(nqm):
@@ -290,6 +351,101 @@ def test_batch_size_one_puts_multistep_above_the_floor():
         const_final = float(table.set_index("schedule").loc[ex.CONSTANT, "final_loss"])
         assert (decaying.final_loss < const_final).all()
         assert not table["on_grid_edge"].any()
+
+
+# ---------------------------------------------------------------------------
+# Section 6, continued: the family of noisy quadratics
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def family():
+    return ex.family_comparison()
+
+
+@pytest.fixture(scope="module")
+def family_wins(family):
+    return ex.family_summary(family)
+
+
+def _where(rows):
+    return {(float(r.exponent), int(r.dim), int(r.batch_size)) for r in rows.itertuples()}
+
+
+def test_final_moment_factors_reproduce_the_recursion():
+    """'Unrolled, the recursion gives E[theta_T^2] = theta_0^2 F + (sigma^2/B) G ...': equal to expected_loss."""
+    rng = np.random.default_rng(0)
+    rates = rng.uniform(0.0, 1.5, size=(3, 50))
+    model = NoisyQuadratic(h=[1.0, 0.3, 0.01], sigma2=[0.5, 2.0, 1.0], batch_size=4, theta0=[1.0, -2.0, 0.5])
+    F, G = ex.final_moment_factors(rates, model.h)
+    final = 0.5 * (model.h * (model.theta0**2 * F + model.sigma2 / model.batch_size * G)).sum(-1)
+    assert final == pytest.approx(model.expected_loss(rates)[:, -1], rel=1e-12)
+
+
+def test_family_contains_the_chapter_model_with_the_same_result(family, comparison):
+    """'the chapter's grid extended downwards at the same spacing': the chapter's instance ranks as in section 6."""
+    table, _, _ = comparison
+    own = family[(family.exponent == 1.0) & (family.dim == 20) & (family.batch_size == 8)].set_index("schedule")
+    for row in table.itertuples():
+        assert own.loc[row.schedule, "peak_lr"] == pytest.approx(row.peak_lr, rel=1e-12)
+        assert own.loc[row.schedule, "final_loss"] == pytest.approx(row.final_loss, rel=1e-9)
+    grid = ex.family_grid()
+    assert grid.size == 85 and np.allclose(np.diff(np.log(grid)), np.log(grid[1] / grid[0]))
+
+
+def test_family_tuned_peaks_interior_except_at_the_stability_cap(family, family_wins):
+    """'In {fam_capped_n} of these instances (...) some shape's tuned peak is the largest grid rate, just below the
+    stability limit'; every other tuned peak is strictly inside the grid (none at its low end)."""
+    assert len(family_wins) == 27
+    assert not family.at_bottom.any()
+    assert float(ex.family_grid().max()) < 2.0  # every instance has h_max = 1: the cap is below 2 / h_max
+    assert _where(family_wins[family_wins.capped]) == {(2.0, 20, 8), (2.0, 20, 64), (2.0, 100, 8), (2.0, 100, 64)}
+    assert (family_wins.interior == ~family_wins.capped).all()
+
+
+def test_family_exponential_wins_every_flat_instance(family_wins):
+    """'Exponential decay wins on every instance with p <= 1 (18 of 18), by ... to ... over the runner-up. With p = 2
+    it still wins for p = 2, d = 10 (each B) and d = 20, B = 1: 22 of 27 instances in all.'"""
+    flat = family_wins[family_wins.exponent <= 1]
+    assert len(flat) == 18 and (flat.winner == "exponential").all()
+    assert flat.margin.min() > 0.05
+    exp_steep = family_wins[(family_wins.exponent == 2) & (family_wins.winner == "exponential")]
+    assert _where(exp_steep) == {(2.0, 10, 1), (2.0, 10, 8), (2.0, 10, 64), (2.0, 20, 1)}
+    assert (family_wins.winner == "exponential").sum() == 22
+
+
+def test_family_ranking_flips_on_steep_wide_spectra(family_wins):
+    """'On steep and wide spectra the ranking flips: polynomial (power 2) ... cosine, floor ..., by at most ...'
+    and 'Cosine is not the winner where p <= 1: its best place there is ...; with a floor it wins 4 steep instances'."""
+    others = family_wins[family_wins.winner != "exponential"]
+    assert (others.exponent == 2).all() and (others.dim >= 20).all()
+    assert set(others.winner) == {"polynomial (power 2)", "cosine, floor"}
+    assert others.margin.max() < 0.05  # 'by a few percent' in the summary
+    flat = family_wins[family_wins.exponent <= 1]
+    assert (flat.cosine_rank >= 2).all()
+    cos_wins = family_wins[family_wins.winner.isin(["cosine to zero", "cosine, floor"])]
+    assert _where(cos_wins) == {(2.0, 20, 64), (2.0, 100, 1), (2.0, 100, 8), (2.0, 100, 64)}
+
+
+def test_family_margins_exceed_the_grid_resolution(family, family_wins):
+    """'over the family a parabola through a best grid rate and its neighbours is at most ... lower, and every
+    winner's margin is larger than that gap in its own instance.'"""
+    assert family.grid_gap.max() < 0.02
+    assert (family_wins.margin > family_wins.max_grid_gap).all(), family_wins
+
+
+def test_family_decays_against_the_constant_rate(family):
+    """'Every decay ends below the tuned constant rate except multi-step in 4 instances with a flat spectrum and much
+    noise ...' and 'all seven decays end below the constant rate's noise floor in only 14 of 27 instances'."""
+    key = ["exponent", "dim", "batch_size"]
+    const = family[family.schedule == ex.CONSTANT].set_index(key).final_loss
+    decays = family[family.schedule != ex.CONSTANT].copy()
+    decays["const"] = const.loc[list(zip(decays.exponent, decays.dim, decays.batch_size))].to_numpy()
+    worse = decays[decays.final_loss >= decays.const]
+    assert set(worse.schedule) == {"multi-step"}
+    assert _where(worse.drop_duplicates(key)) == {(0.5, 10, 1), (0.5, 10, 8), (0.5, 20, 1), (0.5, 100, 1)}
+    assert int((decays.groupby(key).vs_floor.max() < 1).sum()) == 14
+    assert (family[family.schedule == ex.CONSTANT].vs_best > 1).all()
 
 
 # ---------------------------------------------------------------------------

@@ -55,6 +55,9 @@ __all__ = [
     "MC_SEEDS",
     "MC_SEED",
     "MC_PEAK_LR",
+    "MC_CHECKPOINTS",
+    "MC_ALPHA",
+    "MC_WRONG_NOISE",
     "FLOOR_FRACTIONS",
     "FLOOR_STEPS",
     "END_FRACTION",
@@ -63,10 +66,19 @@ __all__ = [
     "CONSTANT",
     "TINY_STEPS",
     "TINY_PEAK_LR",
+    "FAMILY_EXPONENTS",
+    "FAMILY_DIMS",
+    "FAMILY_BATCH_SIZES",
     "chapter1_nqm",
     "lr_grid",
+    "family_grid",
     "stability_table",
     "mc_schedules",
+    "bonferroni_threshold",
+    "checkpoint_z",
+    "detection_power",
+    "misspecified_noise",
+    "monte_carlo_check",
     "noise_floor_table",
     "zoo",
     "previews",
@@ -74,6 +86,10 @@ __all__ = [
     "comparison_factories",
     "schedule_comparison",
     "end_value_sweep",
+    "final_moment_factors",
+    "family_comparison",
+    "family_summary",
+    "family_facts",
 ]
 
 # ---------------------------------------------------------------------------
@@ -98,6 +114,12 @@ MC_SEEDS = 4000
 MC_SEED = 0
 #: Peak rate of the two runs checked against Monte Carlo (a constant rate and a linear decay).
 MC_PEAK_LR = 0.5
+#: Steps at which Monte Carlo and the exact recursion are compared: every 100th step, ten per run.
+MC_CHECKPOINTS = tuple(range(100, 1001, 100))
+#: Family-wise false-alarm probability of every Monte Carlo check of the chapter (Bonferroni).
+MC_ALPHA = 1e-3
+#: The deliberately wrong recursions the check must reject: noise variance scaled by these factors.
+MC_WRONG_NOISE = (0.95, 1.05)
 #: Constant rates, as multiples of the stability limit, of the noise-floor table ...
 FLOOR_FRACTIONS = (0.1, 0.25, 0.5, 0.9)
 #: ... each run this many steps, long enough for every coordinate to forget its start.
@@ -113,6 +135,12 @@ CONSTANT = "constant"
 #: The torch example of section 7: optimizer steps and peak rate (warmup is a tenth of the steps).
 TINY_STEPS = 300
 TINY_PEAK_LR = 0.2
+#: The family of noisy quadratics of section 6: spectrum exponents p (h_i = i^-p), dimensions, batch sizes.
+FAMILY_EXPONENTS = (0.5, 1.0, 2.0)
+FAMILY_DIMS = (10, 20, 100)
+FAMILY_BATCH_SIZES = (1, 8, 64)
+#: Grid points the family's grid adds below the lowest rate of :func:`lr_grid`, at the same spacing.
+FAMILY_EXTRA_LOW = 25
 
 
 def lr_grid() -> np.ndarray:
@@ -134,6 +162,27 @@ def lr_grid() -> np.ndarray:
 
 #: The tuning grid as an immutable tuple (use :func:`lr_grid` for an array).
 LR_GRID = tuple(float(x) for x in lr_grid())
+
+
+def family_grid() -> np.ndarray:
+    """The grid of the family comparison: :func:`lr_grid` extended downwards at the same log spacing.
+
+    With :data:`FAMILY_EXTRA_LOW` more points below 0.01 it reaches about 0.001, so
+    that the tuned constant rate of the noisiest instances is inside the grid. It
+    contains every point of :func:`lr_grid`, so the chapter's own instance gets the
+    same tuned peaks in both comparisons. It still stops at 1.95, below the
+    stability limit 2/h_max = 2 of every instance (all have h_max = 1).
+
+    >>> grid = family_grid()
+    >>> grid.size, round(float(grid[0]), 5), float(grid[-1])
+    (85, 0.00107, 1.95)
+    >>> bool(np.allclose(grid[FAMILY_EXTRA_LOW:], lr_grid()))
+    True
+    """
+    base = lr_grid()
+    ratio = base[1] / base[0]
+    below = base[0] * ratio ** np.arange(-FAMILY_EXTRA_LOW, 0, dtype=np.float64)
+    return np.concatenate([below, base])
 
 
 def chapter1_nqm(**overrides) -> NoisyQuadratic:
@@ -305,6 +354,232 @@ def noise_floor_table(
     table = pd.DataFrame(rows)
     table.attrs["device"] = device_used
     return table
+
+
+def bonferroni_threshold(m: int, alpha: float = MC_ALPHA) -> float:
+    r"""The |z| threshold for ``m`` comparisons at family-wise false-alarm probability ``alpha``.
+
+    :math:`c = \Phi^{-1}(1 - \alpha / (2m))`. If each of ``m`` z-scores is standard
+    normal, the union bound (Bonferroni) gives
+    :math:`P(\max_k |z_k| \ge c) \le m \cdot 2(1 - \Phi(c)) = \alpha`, whatever the
+    correlation between them. (``lrlab.stats`` may carry the same function as
+    ``bonferroni_z``; this one keeps the chapter self-contained.)
+
+    Parameters
+    ----------
+    m : int
+        Number of z-scores compared.
+    alpha : float
+        Family-wise false-alarm probability, in (0, 1).
+
+    Returns
+    -------
+    float
+
+    >>> round(bonferroni_threshold(20), 2), round(bonferroni_threshold(2000), 2)
+    (4.06, 5.03)
+    >>> round(bonferroni_threshold(1, alpha=0.05), 2)
+    1.96
+    """
+    from scipy.stats import norm
+
+    m = check_int("m", m, minimum=1)
+    alpha = check_finite("alpha", alpha)
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got alpha={alpha!r}")
+    return float(norm.isf(alpha / (2 * m)))
+
+
+def checkpoint_z(mc: MonteCarloResult, exact, steps=MC_CHECKPOINTS) -> np.ndarray:
+    r"""The z-scores :math:`(\bar L_t - \mathbb E[L_t]) / \mathrm{se}_t` of a Monte Carlo run at chosen steps.
+
+    With :math:`n` independent seeds, :math:`\bar L_t` is a mean of :math:`n`
+    i.i.d. losses, so by the central limit theorem :math:`z_t` is close to standard
+    normal when ``exact`` is the true expectation. For a two-sided threshold the
+    first-order (skewness) correction to the normal tail cancels, so the error of
+    the tail probability is of order :math:`1/n`.
+
+    Parameters
+    ----------
+    mc : MonteCarloResult
+        From :meth:`lrlab.nqm.NoisyQuadratic.simulate`.
+    exact : array_like
+        The expected loss per step that is being checked (same length as ``mc.mean``).
+    steps : sequence of int
+        Steps to compare, each in ``1 .. len(mc.mean) - 1``.
+
+    Returns
+    -------
+    numpy.ndarray
+        One z-score per step.
+
+    >>> from lrlab.nqm import MonteCarloResult
+    >>> mc = MonteCarloResult(mean=np.array([1.0, 0.5, 0.2]), stderr=np.array([0.0, 0.1, 0.1]), n_seeds=100, device="cpu")
+    >>> checkpoint_z(mc, [1.0, 0.45, 0.4], steps=(1, 2)).round(6).tolist()
+    [0.5, -2.0]
+    >>> checkpoint_z(mc, [1.0, 0.45, 0.4], steps=(0,))
+    Traceback (most recent call last):
+    ...
+    ValueError: the Monte Carlo standard error is zero at step 0: nothing random to compare there
+    """
+    exact = np.asarray(exact, dtype=np.float64)
+    if exact.shape != mc.mean.shape:
+        raise ValueError(f"exact must have the shape of mc.mean {mc.mean.shape}, got exact.shape={exact.shape}")
+    idx = np.asarray([check_int("step", s, minimum=0) for s in steps], dtype=int)
+    if idx.size == 0 or idx.max() >= mc.mean.size:
+        raise ValueError(f"steps must be a non-empty sequence within 0..{mc.mean.size - 1}, got {list(steps)}")
+    for s in idx:
+        if not mc.stderr[s] > 0:
+            raise ValueError(f"the Monte Carlo standard error is zero at step {s}: nothing random to compare there")
+    return (mc.mean[idx] - exact[idx]) / mc.stderr[idx]
+
+
+def detection_power(shift, threshold: float) -> float:
+    r"""A lower bound on the probability that a check with threshold ``c`` flags an error.
+
+    If the recursion being checked is off by :math:`\delta_k` standard errors at
+    checkpoint :math:`k`, then :math:`z_k \sim \mathcal N(\delta_k, 1)` and the check
+    :math:`\max_k |z_k| \ge c` fires with probability at least
+    :math:`\max_k \left[\Phi(|\delta_k| - c) + \Phi(-|\delta_k| - c)\right]`
+    (the best single checkpoint; the others can only add to it).
+
+    Parameters
+    ----------
+    shift : array_like
+        :math:`\delta_k`, the error of the recursion in standard errors, per checkpoint.
+    threshold : float
+        The check's threshold :math:`c`.
+
+    Returns
+    -------
+    float
+
+    >>> round(detection_power([0.0], 1.96), 3), round(detection_power([1.0, 4.0], 1.96), 3)
+    (0.05, 0.979)
+    """
+    from scipy.stats import norm
+
+    delta = np.abs(np.asarray(shift, dtype=np.float64))
+    c = check_positive("threshold", threshold)
+    return float(np.max(norm.cdf(delta - c) + norm.cdf(-delta - c)))
+
+
+def misspecified_noise(nqm: NoisyQuadratic, factor: float) -> NoisyQuadratic:
+    r"""The same model with every noise variance multiplied by ``factor``: a deliberately wrong recursion.
+
+    Parameters
+    ----------
+    nqm : NoisyQuadratic
+    factor : float
+        Multiplies :math:`\sigma_i^2`.
+
+    Returns
+    -------
+    NoisyQuadratic
+
+    >>> wrong = misspecified_noise(chapter1_nqm(), 1.05)
+    >>> float(wrong.sigma2[0] / chapter1_nqm().sigma2[0])
+    1.05
+    """
+    factor = check_positive("factor", factor)
+    return NoisyQuadratic(h=nqm.h, sigma2=factor * nqm.sigma2, batch_size=nqm.batch_size, theta0=nqm.theta0)
+
+
+def monte_carlo_check(
+    nqm: NoisyQuadratic,
+    schedules: Mapping[str, Schedule] | None = None,
+    total_steps: int = TOTAL_STEPS,
+    steps=MC_CHECKPOINTS,
+    n_seeds: int = MC_SEEDS,
+    seed: int = MC_SEED,
+    alpha: float = MC_ALPHA,
+    wrong_noise=MC_WRONG_NOISE,
+    device=None,
+):
+    r"""Check the exact recursion against Monte Carlo at a few checkpoints, and show the check has power.
+
+    For each schedule, ``n_seeds`` SGD runs are simulated once; their mean loss is
+    compared at ``steps`` with (i) the exact recursion and (ii) the recursions of
+    models whose noise variance is off by the factors ``wrong_noise``. The
+    recursion passes when the largest of the :math:`m = ` ``len(schedules) * len(steps)``
+    values of :math:`|z|` stays below :func:`bonferroni_threshold` ``(m, alpha)``,
+    so a correct recursion fails with probability at most ``alpha``. For each wrong
+    recursion, :func:`detection_power` bounds from below the probability that
+    the check catches it, from its error in standard errors.
+
+    Parameters
+    ----------
+    nqm : NoisyQuadratic
+    schedules : mapping, optional
+        ``{name: Schedule}`` (default :func:`mc_schedules`).
+    total_steps : int
+        Steps simulated (the checkpoints must be within them).
+    steps : sequence of int
+        The checkpoints.
+    n_seeds, seed, device
+        Passed to :meth:`~lrlab.nqm.NoisyQuadratic.simulate` (the same seed for
+        every schedule: common random numbers).
+    alpha : float
+        Family-wise false-alarm probability of the check.
+    wrong_noise : sequence of float
+        Noise-variance factors of the deliberately wrong recursions.
+
+    Returns
+    -------
+    runs : dict
+        ``{name: (exact loss per step, MonteCarloResult)}``.
+    table : pandas.DataFrame
+        One row per recursion (``"exact"`` first, then ``"noise variance x f"``):
+        ``max_abs_z`` over all checkpoints of all runs, ``threshold``, ``passes``,
+        ``max_rel_error`` (largest :math:`|E_{\text{recursion}}/E_{\text{exact}} - 1|`
+        at the checkpoints) and ``power`` (the lower bound; NaN for the exact one).
+        ``attrs`` hold ``m``, ``alpha`` and ``device``.
+
+    >>> runs, table = monte_carlo_check(chapter1_nqm(), total_steps=200, steps=(100, 200), n_seeds=200)
+    >>> table["recursion"].tolist()
+    ['exact', 'noise variance x0.95', 'noise variance x1.05']
+    >>> table.attrs["m"], round(float(table["threshold"].iloc[0]), 2)
+    (4, 3.66)
+    """
+    import pandas as pd
+
+    schedules = mc_schedules(total_steps=total_steps) if schedules is None else dict(schedules)
+    total_steps = check_int("total_steps", total_steps, minimum=1)
+    m = len(schedules) * len(steps)
+    threshold = bonferroni_threshold(m, alpha)
+    models = {"exact": nqm, **{f"noise variance x{f:g}": misspecified_noise(nqm, f) for f in wrong_noise}}
+    runs, z, shift, rel = {}, {k: [] for k in models}, {k: [] for k in models}, {k: [] for k in models}
+    idx = np.asarray(steps, dtype=int)
+    device_used = None
+    for name, schedule in schedules.items():
+        mc = nqm.simulate(schedule, total_steps, n_seeds=n_seeds, seed=seed, device=device)
+        device_used = mc.device
+        truth = nqm.expected_loss(schedule, total_steps)
+        runs[name] = (truth, mc)
+        for label, model in models.items():
+            curve = truth if model is nqm else model.expected_loss(schedule, total_steps)
+            z[label].append(checkpoint_z(mc, curve, steps))
+            shift[label].append((truth[idx] - curve[idx]) / mc.stderr[idx])
+            rel[label].append(np.abs(curve[idx] / truth[idx] - 1.0))
+    rows = []
+    for label in models:
+        largest = float(np.max(np.abs(np.concatenate(z[label]))))
+        rows.append({
+            "recursion": label,
+            "max_abs_z": largest,
+            "threshold": threshold,
+            "passes": largest < threshold,
+            "max_rel_error": float(np.max(np.concatenate(rel[label]))),
+            "power": np.nan if label == "exact" else detection_power(np.concatenate(shift[label]), threshold),
+        })
+    table = pd.DataFrame(rows)
+    from scipy.stats import norm
+
+    rel_se = min(float(np.min(mc.stderr[idx] / truth[idx])) for truth, mc in runs.values())
+    table.attrs.update({"m": m, "alpha": alpha, "device": device_used, "min_rel_se": rel_se,
+                        # relative error of the expected loss at one checkpoint caught with probability >= 0.99
+                        "detectable_99": (threshold + float(norm.ppf(0.99))) * rel_se})
+    return runs, table
 
 
 # ---------------------------------------------------------------------------
@@ -576,3 +851,241 @@ def end_value_sweep(nqm: NoisyQuadratic, total_steps: int = TOTAL_STEPS, end_fra
     table = pd.DataFrame.from_dict(rows, orient="index")[["cosine", "linear", "exponential"]]
     table.index.name = "end_fraction"
     return table
+
+
+# ---------------------------------------------------------------------------
+# Section 6 (continued): the comparison over a family of noisy quadratics
+# ---------------------------------------------------------------------------
+
+
+def final_moment_factors(rates, h) -> tuple[np.ndarray, np.ndarray]:
+    r"""The exact final second moment of SGD split into its start and noise parts, for many runs at once.
+
+    Unrolling the recursion :math:`m_{t+1} = a_t m_t + \eta_t^2 \sigma^2/B` with
+    :math:`a_t = (1 - \eta_t h)^2` gives, after :math:`T` steps,
+
+    .. math:: m_T = \theta_0^2 F + \frac{\sigma^2}{B} G, \qquad
+              F = \prod_{t<T} a_t, \qquad G = \sum_{t<T} \eta_t^2 \prod_{t<u<T} a_u .
+
+    ``F`` and ``G`` depend only on the rates and the curvature, not on the
+    start, the noise or the batch size, so one pass over the steps serves every
+    instance of a family that shares curvatures. Diverging runs give ``inf``.
+
+    Parameters
+    ----------
+    rates : array_like
+        Shape ``(..., T)``: one row of rates per run.
+    h : array_like
+        Curvatures, shape ``(n,)``.
+
+    Returns
+    -------
+    F, G : numpy.ndarray
+        Shape ``(..., n)`` each.
+
+    >>> F, G = final_moment_factors(np.full((1, 3), 0.5), [1.0])
+    >>> float(F[0, 0]), float(G[0, 0])   # a = 0.25: F = 0.25**3, G = 0.25 * (0.25 * 0.25 + 0.25) + 0.25
+    (0.015625, 0.328125)
+    """
+    rates = rates_of(rates)
+    h = np.atleast_1d(np.asarray(h, dtype=np.float64))
+    F = np.ones(rates.shape[:-1] + h.shape)
+    G = np.zeros_like(F)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(rates.shape[-1]):
+            eta = rates[..., t, None]
+            a = (1.0 - eta * h) ** 2
+            F *= a
+            G *= a
+            G += eta**2
+    return F, G
+
+
+def family_comparison(
+    exponents=FAMILY_EXPONENTS,
+    dims=FAMILY_DIMS,
+    batch_sizes=FAMILY_BATCH_SIZES,
+    total_steps: int = TOTAL_STEPS,
+    grid=None,
+):
+    r"""Every schedule of :func:`comparison_factories` tuned and ranked on a family of noisy quadratics.
+
+    The instances are :meth:`NoisyQuadratic.power_law` models (``h_max = 1``,
+    :math:`\sigma_i^2 = h_i`, :math:`\theta_0 = 1`) for every combination of a
+    spectrum exponent, a dimension and a batch size. For each instance every
+    schedule's peak is tuned on the same grid by the exact final expected loss
+    (:func:`final_moment_factors`, the recursion of the chapter: no seeds).
+
+    Parameters
+    ----------
+    exponents, dims, batch_sizes : sequence
+        The family: spectrum exponents :math:`p` in :math:`h_i = i^{-p}`, dimensions, batch sizes.
+    total_steps : int
+        The common step budget T.
+    grid : array_like, optional
+        Candidate peak rates (default :func:`family_grid`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per instance and schedule: ``exponent``, ``dim``, ``batch_size``,
+        ``schedule``, ``peak_lr``, ``final_loss``, ``vs_best`` (final loss over
+        the instance's best), ``rank`` (1 = best), ``vs_floor`` (over the noise
+        floor of the instance's tuned constant rate), ``at_top``/``at_bottom``
+        (tuned peak on the largest/smallest grid rate) and ``grid_gap`` (how much
+        lower a parabola in :math:`\log\eta` through the best grid point and its
+        neighbours reaches: an estimate of what the grid's spacing costs; NaN at an edge).
+
+    >>> fam = family_comparison(exponents=(1.0,), dims=(20,), batch_sizes=(8,), total_steps=200)
+    >>> sorted(fam.columns.tolist())[:4], len(fam)
+    (['at_bottom', 'at_top', 'batch_size', 'dim'], 8)
+    """
+    import pandas as pd
+
+    total_steps = check_int("total_steps", total_steps, minimum=8)
+    grid = family_grid() if grid is None else np.asarray(grid, dtype=np.float64)
+    factories = comparison_factories(total_steps)
+    names = list(factories)
+    rates = np.stack([np.stack([rates_of(make(float(lr)), total_steps) for lr in grid]) for make in factories.values()])
+    instances = [(check_positive("exponent", p), check_int("dim", d, minimum=1), check_int("batch_size", b, minimum=1))
+                 for p in exponents for d in dims for b in batch_sizes]
+    curvatures = np.unique(np.concatenate([np.arange(1, d + 1, dtype=np.float64) ** -p for p, d, _ in instances]))
+    F, G = final_moment_factors(rates, curvatures)  # (schedules, grid, curvatures)
+    log_step = np.log(grid[1] / grid[0])
+    rows = []
+    for p, d, b in instances:
+        nqm = NoisyQuadratic.power_law(dim=d, exponent=p, batch_size=b)
+        cols = np.searchsorted(curvatures, nqm.h)
+        with np.errstate(over="ignore", invalid="ignore"):
+            final = 0.5 * (nqm.h * (nqm.theta0**2 * F[..., cols] + nqm.sigma2 / b * G[..., cols])).sum(-1)
+        final = np.where(np.isfinite(final), final, np.inf)
+        best = np.argmin(final, axis=1)
+        loss = final[np.arange(len(names)), best]
+        order = np.argsort(loss, kind="stable")
+        rank = np.empty(len(names), dtype=int)
+        rank[order] = np.arange(1, len(names) + 1)
+        floor = nqm.noise_floor(float(grid[best[names.index(CONSTANT)]]))
+        for s, name in enumerate(names):
+            k = best[s]
+            gap = np.nan
+            if 0 < k < grid.size - 1:
+                y0, y1, y2 = final[s, k - 1], final[s, k], final[s, k + 1]
+                curv = y0 - 2 * y1 + y2
+                gap = float((y2 - y0) ** 2 / (8 * curv) / y1) if curv > 0 else 0.0
+            rows.append({"exponent": p, "dim": d, "batch_size": b, "schedule": name,
+                         "peak_lr": float(grid[k]), "final_loss": float(loss[s]),
+                         "vs_best": float(loss[s] / loss.min()), "rank": int(rank[s]),
+                         "vs_floor": float(loss[s] / floor), "at_top": bool(k == grid.size - 1),
+                         "at_bottom": bool(k == 0), "grid_gap": gap})
+    table = pd.DataFrame(rows)
+    table.attrs["log_step"] = float(log_step)
+    return table
+
+
+def family_summary(family):
+    """One row per instance of :func:`family_comparison`: the winner, the runner-up, and where cosine ranks.
+
+    An instance is ``capped`` when some schedule's tuned peak is the largest grid
+    rate, just below the stability limit: there the stability limit, not the
+    tuning, sets the peak, and the ranking is a ranking under that constraint.
+
+    Parameters
+    ----------
+    family : pandas.DataFrame
+        From :func:`family_comparison`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``exponent``, ``dim``, ``batch_size``, ``winner``, ``runner_up``,
+        ``margin`` (1 - best / runner-up final loss), ``cosine_rank`` (best rank of
+        the two cosines among the decays), ``capped``, ``interior`` (every tuned
+        peak strictly inside the grid) and ``max_grid_gap``.
+
+    >>> fam = family_comparison(exponents=(1.0,), dims=(20,), batch_sizes=(8,), total_steps=200)
+    >>> family_summary(fam)[["winner", "capped"]].values.tolist()
+    [['exponential', False]]
+    """
+    import pandas as pd
+
+    rows = []
+    for key, inst in family.groupby(["exponent", "dim", "batch_size"], sort=True):
+        inst = inst.sort_values("rank")
+        decays = inst[inst.schedule != CONSTANT]
+        cos_rank = int(np.argmax(decays.schedule.isin(["cosine to zero", "cosine, floor"]).to_numpy())) + 1
+        rows.append({
+            "exponent": key[0], "dim": key[1], "batch_size": key[2],
+            "winner": inst.schedule.iloc[0], "runner_up": inst.schedule.iloc[1],
+            "margin": float(1 - inst.final_loss.iloc[0] / inst.final_loss.iloc[1]),
+            "cosine_rank": cos_rank,
+            "capped": bool(inst.at_top.any()),
+            "interior": bool(not (inst.at_top | inst.at_bottom).any()),
+            "max_grid_gap": float(inst.grid_gap.max()),
+        })
+    return pd.DataFrame(rows)
+
+
+def family_facts(family, wins=None) -> dict:
+    """The numbers and lists that the chapter's prose states about the family, by name.
+
+    Parameters
+    ----------
+    family : pandas.DataFrame
+        From :func:`family_comparison`.
+    wins : pandas.DataFrame, optional
+        From :func:`family_summary` (computed when not given).
+
+    Returns
+    -------
+    dict
+        ``n`` instances; ``n_flat`` with exponent <= 1 and ``exp_flat`` of them
+        won by the exponential decay, with margins ``exp_flat_lo``..``exp_flat_hi``;
+        ``exp_steep`` (where it wins with exponent > 1) and ``exp_wins`` (count);
+        ``others`` (the other winners and where) with largest margin ``others_hi``;
+        ``capped_n``/``capped``; ``cos_best_flat`` (best rank of a cosine where
+        p <= 1), ``cos_wins``/``cos_win_hi``; ``max_gap``; ``worse_n``,
+        ``worse_names``, ``worse`` (decays ending at or above the tuned constant
+        rate); ``below_floor_n`` (instances where all decays end below the
+        constant rate's floor).
+
+    >>> fam = family_comparison(exponents=(1.0,), dims=(20,), batch_sizes=(8,), total_steps=200)
+    >>> facts = family_facts(fam)
+    >>> facts["n"], facts["exp_wins"], facts["worse_n"]
+    (1, 1, 0)
+    """
+    wins = family_summary(family) if wins is None else wins
+    key = ["exponent", "dim", "batch_size"]
+
+    def where(rows) -> str:
+        return "; ".join(f"p = {r.exponent:g}, d = {r.dim}, B = {r.batch_size}" for r in rows.itertuples())
+
+    flat = wins[wins.exponent <= 1]
+    steep = wins[wins.exponent > 1]
+    others = wins[wins.winner != "exponential"]
+    cos_wins = wins[wins.winner.isin(["cosine to zero", "cosine, floor"])]
+    decays = family[family.schedule != CONSTANT]
+    const = family[family.schedule == CONSTANT].set_index(key).final_loss
+    const_of = const.loc[list(zip(decays.exponent, decays.dim, decays.batch_size))].to_numpy()
+    worse = decays[decays.final_loss.to_numpy() >= const_of]
+    return {
+        "n": len(wins),
+        "n_flat": len(flat),
+        "exp_flat": int((flat.winner == "exponential").sum()),
+        "exp_flat_lo": float(flat.margin.min()) if len(flat) else float("nan"),
+        "exp_flat_hi": float(flat.margin.max()) if len(flat) else float("nan"),
+        "exp_steep": where(steep[steep.winner == "exponential"]),
+        "exp_wins": int((wins.winner == "exponential").sum()),
+        "others": "; ".join(f"{r.winner} for p = {r.exponent:g}, d = {r.dim}, B = {r.batch_size}"
+                            for r in others.itertuples()),
+        "others_hi": float(others.margin.max()) if len(others) else float("nan"),
+        "capped_n": int(wins.capped.sum()),
+        "capped": where(wins[wins.capped]),
+        "cos_best_flat": int(flat.cosine_rank.min()) if len(flat) else 0,
+        "cos_wins": len(cos_wins),
+        "cos_win_hi": float(cos_wins.margin.max()) if len(cos_wins) else float("nan"),
+        "max_gap": float(family.grid_gap.max()),
+        "worse_n": int(worse.drop_duplicates(key).shape[0]),
+        "worse_names": ", ".join(sorted(set(worse.schedule))),
+        "worse": where(worse.drop_duplicates(key)),
+        "below_floor_n": int((decays.groupby(key).vs_floor.max() < 1).sum()),
+    }
