@@ -16,7 +16,24 @@ it. In the continuous limit (time unit :math:`\sqrt\eta`) its kinetic energy is
 energy is conserved, so it crosses a barrier of height :math:`\Delta L` iff
 :math:`\eta g^2 / 2 > \Delta L`, i.e. :math:`\eta > \eta^* = 2\Delta L / g^2`.
 The same gradient noise delivers more energy at a larger rate: that is the
-kick. :func:`kick_threshold_bisection` measures the threshold of the discrete
+kick.
+
+**With friction** (:math:`\beta < 1`) the ball loses energy on the way up, at
+the rate :math:`dE/d\tau = -\gamma\dot\theta^2` with
+:math:`\gamma = (1-\beta)/\sqrt\eta`. On its first swing it moves
+monotonically towards the barrier, so the distance :math:`s` travelled can
+serve as the clock: :math:`dE/ds = -\gamma\,\dot\theta = -\gamma\sqrt{2(E - U(s))}`,
+with :math:`U` the loss above the shallow minimum. Integrating this backwards
+from the barrier, where the slowest crossing arrives with :math:`E = \Delta L`,
+gives the smallest starting energy :math:`E^\ast(\gamma)` that crosses
+(:func:`kick_energy_needed`); the threshold is the root of
+:math:`\eta g^2/2 = E^\ast\big((1-\beta)/\sqrt\eta\big)`
+(:func:`friction_kick_threshold`), exact in the continuous limit. To first order
+in :math:`\gamma`, :math:`E^\ast \approx \Delta L + \gamma I` with the action
+:math:`I = \int \sqrt{2(\Delta L - U)}\, ds` (:func:`kick_action`), a cubic in
+:math:`\sqrt\eta` (:func:`small_friction_kick_threshold`).
+
+:func:`kick_threshold_bisection` measures the threshold of the discrete
 run (with friction if asked), and :func:`restart_escape` runs noisy heavy ball
 under a schedule for many seeds (Loshchilov & Hutter 2017, SGDR).
 
@@ -39,10 +56,15 @@ from .device import resolve_device
 __all__ = [
     "AsymmetricDoubleWell",
     "kick_threshold",
+    "kick_action",
+    "kick_energy_needed",
+    "friction_kick_threshold",
+    "small_friction_kick_threshold",
     "crosses_barrier",
     "kick_threshold_bisection",
     "EscapeResult",
     "restart_escape",
+    "restart_escape_many",
 ]
 
 
@@ -121,6 +143,139 @@ def kick_threshold(barrier_height: float, kick: float) -> float:
     0.25
     """
     return 2 * check_positive("barrier_height", barrier_height) / check_positive("kick", kick) ** 2
+
+
+def _climb(well: AsymmetricDoubleWell):
+    """The first swing's path: start, barrier, and the loss above the start along it."""
+    start, end = well.shallow_min, well.barrier
+    base = float(well.loss(start))
+    return start, end, lambda theta: float(well.loss(theta)) - base
+
+
+def kick_action(well: AsymmetricDoubleWell) -> float:
+    r"""The action :math:`I = \int_{\text{shallow min}}^{\text{barrier}} \sqrt{2(\Delta L - U(\theta))}\,|d\theta|`.
+
+    :math:`U` is the loss above the shallow minimum. A frictionless ball that
+    just reaches the barrier has speed :math:`\sqrt{2(\Delta L - U)}`, so a
+    small friction :math:`\gamma` removes :math:`\gamma I` of energy on the way.
+
+    >>> round(kick_action(AsymmetricDoubleWell(1.0, 0.2)), 4)
+    0.1682
+    """
+    from scipy.integrate import quad
+
+    start, end, u = _climb(well)
+    dl = well.barrier_height
+    lo, hi = sorted((start, end))
+    return float(quad(lambda th: math.sqrt(max(2 * (dl - u(th)), 0.0)), lo, hi, epsabs=1e-12, epsrel=1e-10)[0])
+
+
+def kick_energy_needed(well: AsymmetricDoubleWell, gamma: float) -> float:
+    r"""Smallest starting kinetic energy :math:`E^\ast(\gamma)` that carries the ball over the barrier (continuous limit).
+
+    Integrates :math:`dE/ds = -\gamma\sqrt{2(E - U(s))}` (module docstring)
+    backwards from the barrier, where :math:`E = \Delta L`, to the shallow minimum.
+
+    Parameters
+    ----------
+    well : AsymmetricDoubleWell
+    gamma : float
+        Friction :math:`\gamma = (1-\beta)/\sqrt\eta \ge 0`.
+
+    Returns
+    -------
+    float
+        :math:`E^\ast \ge \Delta L`, with equality at :math:`\gamma = 0`.
+
+    >>> well = AsymmetricDoubleWell(1.0, 0.2)
+    >>> kick_energy_needed(well, 0.0) == well.barrier_height
+    True
+    >>> small = 1e-4  # first order: E* = dL + gamma I
+    >>> round((kick_energy_needed(well, small) - well.barrier_height) / small / kick_action(well), 3)
+    1.0
+    """
+    from scipy.integrate import solve_ivp
+
+    gamma = check_nonnegative("gamma", gamma)
+    dl = well.barrier_height
+    if gamma == 0:
+        return dl
+    start, end, u = _climb(well)
+    length = abs(end - start)
+    sign = math.copysign(1.0, start - end)  # theta = end + sign * r, r from 0 (barrier) to length (start)
+
+    def rhs(r, e):
+        return [gamma * math.sqrt(max(2 * (e[0] - u(end + sign * r)), 0.0))]
+
+    sol = solve_ivp(rhs, (0.0, length), [dl], rtol=1e-10, atol=1e-13)
+    return float(sol.y[0, -1])
+
+
+def _threshold_root(energy_needed, kick: float, beta: float) -> float:
+    from scipy.optimize import brentq
+
+    def gap(lr):
+        return lr * kick**2 / 2 - energy_needed((1 - beta) / math.sqrt(lr))
+
+    lo = hi = energy_needed(0.0) * 2 / kick**2  # no friction: the threshold is at least this
+    while gap(hi) <= 0:
+        hi *= 2
+    return float(brentq(gap, lo, hi, xtol=1e-15, rtol=1e-12))
+
+
+def friction_kick_threshold(well: AsymmetricDoubleWell, kick: float, beta: float = 1.0) -> float:
+    r"""The kick threshold with friction, in the continuous limit: the root of :math:`\eta g^2/2 = E^\ast((1-\beta)/\sqrt\eta)`.
+
+    The left side grows with :math:`\eta`, the right side shrinks (less friction
+    per unit time at a larger rate), so the root is unique; at :math:`\beta = 1`
+    it is :func:`kick_threshold`.
+
+    Parameters
+    ----------
+    well : AsymmetricDoubleWell
+    kick : float
+        :math:`g > 0`.
+    beta : float
+        Momentum in (0, 1].
+
+    Returns
+    -------
+    float
+
+    >>> well = AsymmetricDoubleWell(1.0, 0.2)
+    >>> friction_kick_threshold(well, 5.0) == kick_threshold(well.barrier_height, 5.0)
+    True
+    >>> friction_kick_threshold(well, 5.0, 0.9) > 3 * kick_threshold(well.barrier_height, 5.0)
+    True
+    """
+    kick, beta = check_positive("kick", kick), _check_friction_beta(beta)
+    if beta == 1:
+        return kick_threshold(well.barrier_height, kick)
+    return _threshold_root(lambda gamma: kick_energy_needed(well, gamma), kick, beta)
+
+
+def small_friction_kick_threshold(well: AsymmetricDoubleWell, kick: float, beta: float = 1.0) -> float:
+    r"""First order in the friction: the root of :math:`\eta g^2/2 = \Delta L + \gamma I`, :math:`\gamma = (1-\beta)/\sqrt\eta`.
+
+    With :math:`u = \sqrt\eta` this is the cubic
+    :math:`\frac{g^2}2 u^3 - \Delta L\, u - (1-\beta) I = 0`, which has one
+    positive root. Accurate while :math:`\gamma I \ll \Delta L`.
+
+    >>> well = AsymmetricDoubleWell(1.0, 0.2)
+    >>> a, b = small_friction_kick_threshold(well, 5.0, 0.999), friction_kick_threshold(well, 5.0, 0.999)
+    >>> abs(a / b - 1) < 1e-3
+    True
+    """
+    kick, beta = check_positive("kick", kick), _check_friction_beta(beta)
+    dl, action = well.barrier_height, kick_action(well)
+    return _threshold_root(lambda gamma: dl + gamma * action, kick, beta)
+
+
+def _check_friction_beta(beta) -> float:
+    beta = check_finite("beta", beta)
+    if not 0 < beta <= 1:
+        raise ValueError(f"beta must be in (0, 1], got beta={beta!r}")
+    return beta
 
 
 def crosses_barrier(
@@ -223,6 +378,7 @@ class EscapeResult(NamedTuple):
     mean_loss: np.ndarray  #: mean loss over seeds, steps 0..T
     n_seeds: int
     device: str
+    deep_final: np.ndarray  #: per seed, 1.0 if it ends on the deep side (paired comparisons: same seed, same noise)
 
     @property
     def final(self) -> float:
@@ -263,7 +419,9 @@ def restart_escape(
         Standard deviation of the gradient noise (>= 0).
     n_seeds : int
     seed : int
-        Seed of a private generator.
+        Seed of a private generator. Runs with the same seed draw the same
+        noise at every step whatever the schedule (common random numbers), so
+        ``deep_final`` of two schedules can be compared seed by seed.
     device : str or torch.device, optional
         Default :func:`lrlab.device.default_device`.
 
@@ -276,28 +434,72 @@ def restart_escape(
     >>> r.final
     0.0
     """
+    return restart_escape_many(well, [schedule], total_steps, beta, noise_std, n_seeds, seed, device)[0]
+
+
+def restart_escape_many(
+    well: AsymmetricDoubleWell,
+    schedules,
+    total_steps: int,
+    beta: float,
+    noise_std: float,
+    n_seeds: int = 2000,
+    seed: int = 0,
+    device=None,
+) -> list:
+    r""":func:`restart_escape` for several schedules at once, every schedule's run ``i`` seeing the same noise.
+
+    One tensor of shape ``(len(schedules), n_seeds)`` advances all schedules
+    together; the noise :math:`\xi_t` (one draw of ``n_seeds`` per step) is
+    shared by the schedules, so each result equals :func:`restart_escape` with
+    the same ``seed`` (common random numbers, and one pass instead of several).
+
+    Returns
+    -------
+    list of EscapeResult
+        One per schedule, in order.
+
+    >>> from lrlab.schedules import constant_schedule
+    >>> w = AsymmetricDoubleWell()
+    >>> both = restart_escape_many(w, [constant_schedule(0.01), constant_schedule(0.05)], 30, 0.9, 0.3,
+    ...                            n_seeds=8, seed=1, device="cpu")
+    >>> one = restart_escape(w, constant_schedule(0.05), 30, 0.9, 0.3, n_seeds=8, seed=1, device="cpu")
+    >>> bool(np.array_equal(both[1].mean_loss, one.mean_loss))
+    True
+    """
     total_steps = check_int("total_steps", total_steps, minimum=1)
     beta = check_finite("beta", beta)
     if not 0 <= beta < 1:
         raise ValueError(f"beta must be in [0, 1), got beta={beta!r}")
     noise_std = check_nonnegative("noise_std", noise_std)
     n_seeds = check_int("n_seeds", n_seeds, minimum=1)
-    if not callable(schedule):
-        raise ValueError(f"schedule must be callable, got schedule={schedule!r}")
-    rates = np.asarray(schedule(np.arange(total_steps)), dtype=np.float64)
+    schedules = list(schedules)
+    for schedule in schedules:
+        if not callable(schedule):
+            raise ValueError(f"schedule must be callable, got schedule={schedule!r}")
+    k = len(schedules)
+    if k == 0:
+        raise ValueError("schedules must hold at least one schedule, got none")
     dev = resolve_device(device)
+    rates = torch.tensor(
+        np.stack([np.asarray(sch(np.arange(total_steps)), dtype=np.float64) for sch in schedules], axis=1),
+        dtype=torch.float64,
+        device=dev,
+    )  # (T, k)
     gen = torch.Generator(device=dev).manual_seed(int(seed))
-    theta = torch.full((n_seeds,), well.shallow_min, dtype=torch.float64, device=dev)
+    theta = torch.full((k, n_seeds), well.shallow_min, dtype=torch.float64, device=dev)
     v = torch.zeros_like(theta)
     deep_side = math.copysign(1.0, well.deep_min - well.barrier)
-    frac = torch.empty(total_steps + 1, dtype=torch.float64, device=dev)
+    frac = torch.empty(total_steps + 1, k, dtype=torch.float64, device=dev)
     loss = torch.empty_like(frac)
-    frac[0] = (deep_side * (theta - well.barrier) > 0).double().mean()
-    loss[0] = well.loss(theta).mean()
+    frac[0] = (deep_side * (theta - well.barrier) > 0).double().mean(dim=1)
+    loss[0] = well.loss(theta).mean(dim=1)
     for t in range(total_steps):
         xi = torch.randn(n_seeds, generator=gen, dtype=torch.float64, device=dev) * noise_std
-        v = beta * v - float(rates[t]) * (well.grad(theta) + xi)
+        v = beta * v - rates[t, :, None] * (well.grad(theta) + xi)
         theta = theta + v
-        frac[t + 1] = (deep_side * (theta - well.barrier) > 0).double().mean()
-        loss[t + 1] = well.loss(theta).mean()
-    return EscapeResult(frac.cpu().numpy(), loss.cpu().numpy(), n_seeds, str(dev))
+        frac[t + 1] = (deep_side * (theta - well.barrier) > 0).double().mean(dim=1)
+        loss[t + 1] = well.loss(theta).mean(dim=1)
+    final = (deep_side * (theta - well.barrier) > 0).double().cpu().numpy()
+    frac, loss = frac.cpu().numpy(), loss.cpu().numpy()
+    return [EscapeResult(frac[:, j], loss[:, j], n_seeds, str(dev), final[j]) for j in range(k)]

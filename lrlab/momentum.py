@@ -34,6 +34,8 @@ __all__ = [
     "rates_array",
     "run_momentum",
     "energy",
+    "lyapunov_energy",
+    "bowl_energy",
     "HeavyBall",
     "stationary_moments",
     "equilibrium_temperature",
@@ -176,6 +178,92 @@ def energy(potential, velocities, lr):
         raise ValueError(f"lr must be > 0, got lr={lr!r}")
     kinetic = (vel**2).reshape(len(vel), -1).sum(axis=1) if vel.ndim > 1 else vel**2
     return potential + kinetic / (2 * lr)
+
+
+def lyapunov_energy(potential, velocities, lr, beta):
+    r"""The discrete heavy ball's Lyapunov function :math:`V_t = L(\theta_t) + \beta\lVert v_t\rVert^2/(2\eta)`.
+
+    For a constant rate and momentum and any loss whose gradient is
+    :math:`h`-Lipschitz (curvature at most :math:`h`), the descent lemma
+    :math:`L(\theta_{t+1}) \le L(\theta_t) + \nabla L(\theta_t)\cdot v_{t+1} + \frac h2 \lVert v_{t+1}\rVert^2`
+    with :math:`\eta\nabla L(\theta_t) = \beta v_t - v_{t+1}` and
+    :math:`\beta\, v_t\cdot v_{t+1} \le \frac\beta2(\lVert v_t\rVert^2 + \lVert v_{t+1}\rVert^2)` give
+
+    .. math:: V_{t+1} \le V_t - \Big(\frac{1-\beta}{\eta} - \frac h2\Big)\lVert v_{t+1}\rVert^2 ,
+
+    so :math:`V` never rises when :math:`\eta h \le 2(1-\beta)` (the
+    Lyapunov function of iPiano, Ochs et al. 2014). The energy :func:`energy`, with the
+    full kinetic term, carries no such guarantee.
+
+    Parameters
+    ----------
+    potential : array_like, shape (T+1,)
+        :math:`L(\theta_t)` along the run.
+    velocities : array_like, shape (T+1,) or (T+1, d)
+        Displacements :math:`v_t = \theta_t - \theta_{t-1}` (as from :func:`run_momentum`).
+    lr : float
+        The constant rate :math:`\eta > 0`.
+    beta : float
+        The momentum in [0, 1].
+
+    Returns
+    -------
+    numpy.ndarray, shape (T+1,)
+
+    >>> lyapunov_energy([1.0, 0.5], [0.0, 0.1], 0.01, 0.5).tolist()
+    [1.0, 0.75]
+    """
+    beta = _check_beta(beta, allow_one=True)
+    lr = check_positive("lr", lr)
+    potential = np.asarray(potential, dtype=np.float64)
+    kinetic = energy(np.zeros_like(potential), velocities, lr)
+    return potential + beta * kinetic
+
+
+def bowl_energy(thetas, velocities, lr, beta, h):
+    r"""An energy that heavy ball on the bowl :math:`\frac12\sum_i h_i\theta_i^2` multiplies by exactly :math:`\beta` per step.
+
+    Per coordinate, with :math:`v_t = \theta_t - \theta_{t-1}`,
+
+    .. math:: \mathcal E_t = \tfrac12 h\theta_t^2 + \frac{\beta v_t^2}{2\eta} + \frac{(1-\beta-\eta h)\,\theta_t v_t}{2\eta}
+              = \frac{\theta_t^2 + \beta\theta_{t-1}^2 - (1+\beta-\eta h)\,\theta_t\theta_{t-1}}{2\eta} .
+
+    Substituting :math:`\theta_{t+1} - (1+\beta-\eta h)\theta_t = -\beta\theta_{t-1}`
+    gives :math:`2\eta\,\mathcal E_{t+1} = \beta\theta_t^2 - \beta\theta_{t+1}\theta_{t-1} = 2\eta\beta\,\mathcal E_t`:
+    :math:`\mathcal E_{t+1} = \beta\,\mathcal E_t` exactly, at any constant
+    :math:`\eta, \beta`. :math:`\mathcal E` is positive definite iff
+    :math:`(1-\beta-\eta h)^2 < 4\beta\eta h`, which is the under-damped
+    condition :math:`(1+\beta-\eta h)^2 < 4\beta` of :mod:`lrlab.damping`;
+    with :math:`\beta = 1` it is conserved (the "shadow" energy of the
+    frictionless leapfrog).
+
+    Parameters
+    ----------
+    thetas, velocities : array_like, shape (T+1,) or (T+1, d)
+        A constant-rate run from :func:`run_momentum`.
+    lr : float
+        :math:`\eta > 0`.
+    beta : float
+        Momentum in [0, 1].
+    h : float or array_like, shape (d,)
+        The curvatures.
+
+    Returns
+    -------
+    numpy.ndarray, shape (T+1,)
+
+    >>> th, v = run_momentum(lambda x: x, 1.0, 0.1, 3, 0.9)
+    >>> e = bowl_energy(th, v, 0.1, 0.9, 1.0)
+    >>> np.allclose(e[1:] / e[:-1], 0.9)
+    True
+    """
+    beta = _check_beta(beta, allow_one=True)
+    lr = check_positive("lr", lr)
+    th = np.asarray(thetas, dtype=np.float64)
+    v = np.asarray(velocities, dtype=np.float64)
+    h = np.asarray(h, dtype=np.float64)
+    per = 0.5 * h * th**2 + (beta * v**2 + (1 - beta - lr * h) * th * v) / (2 * lr)
+    return per.reshape(len(per), -1).sum(axis=1) if per.ndim > 1 else per
 
 
 class HeavyBall(torch.optim.Optimizer):

@@ -9,7 +9,9 @@ import torch
 from lrlab import schedules as S
 from lrlab.momentum import (
     HeavyBall,
+    bowl_energy,
     energy,
+    lyapunov_energy,
     equilibrium_temperature,
     rates_array,
     run_momentum,
@@ -134,6 +136,49 @@ def test_rates_array_accepts_numbers_arrays_and_schedules():
         rates_array([0.1, 0.2], 3)
 
 
+def _rises(x):
+    return int(np.count_nonzero(np.diff(x) > 1e-12 * np.abs(x[:-1])))
+
+
+def test_lyapunov_function_never_rises_on_a_nonconvex_loss_under_the_condition():
+    """V = L + beta |v|^2/(2 eta) is non-increasing when eta h <= 2(1 - beta), h the largest curvature; the
+    proof needs only an h-Lipschitz gradient. L = sum_i c_i (1 - cos theta_i) is non-convex with curvature <= max c."""
+    rng = np.random.default_rng(0)
+    c = np.array([0.3, 1.0, 2.0])
+    grad = lambda th: c * np.sin(th)  # noqa: E731
+    for _ in range(40):
+        beta = rng.uniform(0.0, 0.999)
+        lr = rng.uniform(0.05, 1.0) * 2 * (1 - beta) / c.max()
+        th, v = run_momentum(grad, rng.uniform(-3, 3, 3), lr, 400, beta)
+        pot = (c * (1 - np.cos(th))).sum(axis=1)
+        V = lyapunov_energy(pot, v, lr, beta)
+        assert np.all(np.diff(V) <= 1e-12 * V[0]), (lr, beta)  # rounding of 1 - cos near 0 only
+
+
+def test_lyapunov_function_can_rise_when_the_condition_fails():
+    """The condition is not decoration: at eta h = 0.1, beta = 0.98 (0.1 > 0.04) V rises on the bowl."""
+    th, v = run_momentum(grad_of(1.0), 1.0, 0.1, 300, 0.98)
+    assert _rises(lyapunov_energy(0.5 * th**2, v, 0.1, 0.98)) > 0
+    assert _rises(energy(0.5 * th**2, v, 0.1)) > 0
+
+
+def test_bowl_energy_shrinks_by_exactly_beta_per_step():
+    """E-cal_{t+1} = beta E-cal_t on any bowl, any constant (eta, beta), any regime; conserved at beta = 1."""
+    rng = np.random.default_rng(1)
+    for beta in (0.0, 0.3, 0.81, 0.95, 1.0):
+        h = rng.uniform(0.01, 1.5, 4)
+        lr = 0.9 * 2 * (1 + beta) / h.max() if beta < 1 else 1.0
+        th, v = run_momentum(grad_of(h), rng.standard_normal(4), lr, 80, beta)
+        e = bowl_energy(th, v, lr, beta, h)
+        scale = energy(0.5 * (h * th**2).sum(axis=1), v, lr)
+        assert np.max(np.abs(e[1:] - beta * e[:-1]) / scale[:-1]) < 1e-12, beta
+    # the two forms of the docstring agree: (theta_t^2 + beta theta_{t-1}^2 - (1+beta-eta h) theta_t theta_{t-1})/(2 eta)
+    th, v = run_momentum(grad_of(0.7), 1.0, 0.3, 20, 0.6)
+    prev = th - v
+    other = (th**2 + 0.6 * prev**2 - (1 + 0.6 - 0.3 * 0.7) * th * prev) / (2 * 0.3)
+    np.testing.assert_allclose(bowl_energy(th, v, 0.3, 0.6, 0.7), other, rtol=1e-12, atol=1e-15)
+
+
 @pytest.mark.parametrize(
     "call, match",
     [
@@ -148,6 +193,9 @@ def test_rates_array_accepts_numbers_arrays_and_schedules():
         (lambda: stationary_moments(0.1, 0.5, 1.0, -1.0), "noise_var=-1.0"),
         (lambda: equilibrium_temperature(0.1, -0.2, 1.0), "beta=-0.2"),
         (lambda: energy([1.0], [0.0], 0.0), "lr="),
+        (lambda: lyapunov_energy([1.0], [0.0], 0.1, 1.5), "beta=1.5"),
+        (lambda: lyapunov_energy([1.0], [0.0], -0.1, 0.5), "lr=-0.1"),
+        (lambda: bowl_energy([1.0], [0.0], 0.0, 0.5, 1.0), "lr=0.0"),
         (lambda: simulate_thermal(0.1, 0.5, 1.0, 1.0, 10, 10), "burn_in=10"),
     ],
 )

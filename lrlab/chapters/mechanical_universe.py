@@ -26,8 +26,25 @@ from ..damping import (
     polyak_optimal,
     sign_changes,
 )
-from ..landscapes import AsymmetricDoubleWell, kick_threshold, kick_threshold_bisection, restart_escape
-from ..momentum import HeavyBall, energy, equilibrium_temperature, run_momentum, simulate_thermal, stationary_moments
+from ..landscapes import (
+    AsymmetricDoubleWell,
+    friction_kick_threshold,
+    kick_threshold,
+    kick_threshold_bisection,
+    restart_escape_many,
+    small_friction_kick_threshold,
+)
+from ..momentum import (
+    HeavyBall,
+    bowl_energy,
+    energy,
+    equilibrium_temperature,
+    lyapunov_energy,
+    run_momentum,
+    simulate_thermal,
+    stationary_moments,
+)
+from ..stats import bonferroni_z, mean_ci, paired_t
 
 # --- the 1-D quadratic used in most sections --------------------------------
 H = 1.0  #: curvature h of the 1-D bowl L = h theta^2 / 2
@@ -42,6 +59,9 @@ TAU_END = 20.0  #: continuous time simulated
 # --- section 2: energy ------------------------------------------------------
 ENERGY_BETAS = (1.0, 0.98, 0.95)
 ENERGY_STEPS = 600
+#: A false alarm rate for every statistical check of the chapter: a family of m
+#: z-scores is "consistent" when all |z| < lrlab.stats.bonferroni_z(m, FALSE_ALARM).
+FALSE_ALARM = 1e-3
 
 # --- section 3: temperature -------------------------------------------------
 THERMAL_BETAS = (0.0, 0.5, 0.9, 0.98)
@@ -60,13 +80,13 @@ CONV_STEPS = 120
 # --- sections 5-6: double well, kicks and restarts -------------------------
 WELL_A, WELL_TILT = 1.0, 0.2
 KICKS = (2.0, 3.0, 5.0, 10.0)
-KICK_BETAS = (1.0, 0.99, 0.95)
+KICK_BETAS = (1.0, 0.99, 0.95, 0.9)  #: 0.9 is the momentum of the restarts below
 RESTART_PEAK, RESTART_MIN = 0.05, 0.001
 RESTART_NOISE = 0.3  #: standard deviation of the gradient noise
 RESTART_BETA = 0.9
 CYCLE_STEPS = 200
 N_CYCLES = 10
-RESTART_SEEDS = 2000
+RESTART_SEEDS = 16000  #: the paired comparison of section 7 has t near 6: it holds on any random stream
 RESTART_SEED = 7
 
 # --- section 7: critical damping --------------------------------------------
@@ -146,6 +166,86 @@ def energy_runs() -> tuple[pd.DataFrame, dict]:
     return pd.DataFrame(rows), runs
 
 
+def lyapunov_cases() -> dict:
+    r"""Every constant-rate, constant-momentum run of the chapter on a bowl, plus two at :math:`\eta h = 0.1`.
+
+    ``{name: (lr, beta, curvatures)}``: section 2's damped runs, section 4's
+    rate before the switch, section 5's three regimes, its critical runs at
+    every :math:`\eta h` of :data:`RATE_CHECK_PRODUCTS`, Polyak's pair on its
+    spread of curvatures, and :math:`\eta h = 0.1` with :math:`\beta = 0.98`
+    (outside the condition :math:`\eta h \le 2(1-\beta)`) and :math:`0.95` (inside).
+    """
+    cases = {f"energy, beta = {b}": (LR, b, np.array([H])) for b in ENERGY_BETAS if b < 1}
+    cases["conventions, first rate"] = (CONV_RATES[0], CONV_BETA, np.array([H]))
+    for name, beta in DAMPING_BETAS.items():
+        cases[f"damping, {name}"] = (LR, critical_beta(LR, H) if beta is None else beta, np.array([H]))
+    for x in RATE_CHECK_PRODUCTS:
+        cases[f"critical, eta h = {x}"] = (x / H, critical_beta(x / H, H), np.array([H]))
+    lr, beta, _ = polyak_optimal(POLYAK_MU, POLYAK_L)
+    cases["Polyak's pair"] = (lr, beta, polyak_curvatures())
+    cases["eta h = 0.1, beta = 0.98"] = (0.1 / H, 0.98, np.array([H]))
+    cases["eta h = 0.1, beta = 0.95"] = (0.1 / H, 0.95, np.array([H]))
+    return cases
+
+
+def lyapunov_table() -> pd.DataFrame:
+    r"""Energy :math:`E`, Lyapunov function :math:`V` and bowl energy :math:`\mathcal E` along :data:`ENERGY_STEPS` steps.
+
+    For every run of :func:`lyapunov_cases`, started at rest at :math:`\theta_0 = 1`
+    (every coordinate). A quantity "rises" at a step when it grows by more than
+    1e-12 relative (rounding).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``run``, ``lr``, ``beta``, ``eta_h`` (rate times the largest curvature),
+        ``condition`` (:math:`\eta h \le 2(1-\beta)`), ``underdamped`` (every
+        curvature), ``rate`` (largest root modulus; below 1: the run converges), ``E_rises``, ``V_rises``, ``bowl_factor_err``
+        (largest :math:`|\mathcal E_{t+1} - \beta\mathcal E_t| / E_t`: zero up to
+        rounding if :math:`\mathcal E` falls by exactly :math:`\beta` per step).
+    """
+    rows = []
+    for name, (lr, beta, hs) in lyapunov_cases().items():
+        thetas, vel = run_momentum(quadratic_grad(hs), np.ones(len(hs)), lr, ENERGY_STEPS, beta)
+        pot = 0.5 * (hs * thetas**2).sum(axis=1)
+        e, v = energy(pot, vel, lr), lyapunov_energy(pot, vel, lr, beta)
+        bowl = bowl_energy(thetas, vel, lr, beta, hs)
+
+        def rises(x):
+            return int(np.count_nonzero(np.diff(x) > 1e-12 * np.abs(x[:-1])))
+
+        rows.append(
+            dict(
+                run=name,
+                lr=lr,
+                beta=beta,
+                eta_h=lr * hs.max(),
+                condition=bool(lr * hs.max() <= 2 * (1 - beta)),
+                underdamped=all(damping_regime(lr, beta, h) == "underdamped" for h in hs),
+                rate=max(convergence_rate(lr, beta, h) for h in hs),
+                E_rises=rises(e),
+                V_rises=rises(v),
+                bowl_factor_err=float(np.max(np.abs(bowl[1:] - beta * bowl[:-1]) / e[:-1])),
+            )
+        )
+    return pd.DataFrame(rows)
+
+
+def frictionless_energy_bound(lr: float = LR, h: float = H) -> float:
+    r"""Largest :math:`|E_t/E_0 - 1|` allowed at :math:`\beta = 1` by the conserved bowl energy.
+
+    At :math:`\beta = 1`, :math:`E - \mathcal E = \frac12 h\theta v = \frac12\sqrt{\eta h}\,pq`
+    with :math:`p = \sqrt h\,\theta`, :math:`q = v/\sqrt\eta`, :math:`E = (p^2+q^2)/2 \ge |pq|`,
+    so :math:`|E - \mathcal E| \le \frac12\sqrt{\eta h}\,E`; from rest :math:`E_0 = \mathcal E`,
+    hence :math:`E_t/E_0 \in [1/(1+s), 1/(1-s)]`, :math:`s = \frac12\sqrt{\eta h}`.
+
+    >>> round(frictionless_energy_bound(0.01, 1.0), 4)
+    0.0526
+    """
+    s = 0.5 * np.sqrt(lr * h)
+    return float(s / (1 - s))
+
+
 def temperature_table(device=None) -> pd.DataFrame:
     """Monte Carlo temperatures of noisy heavy ball for :data:`THERMAL_BETAS`, next to the formulas.
 
@@ -178,6 +278,48 @@ def temperature_table(device=None) -> pd.DataFrame:
             )
         )
     return pd.DataFrame(rows)
+
+
+def temperature_checks(temps: pd.DataFrame) -> dict:
+    r"""The statistics behind section 3's sentences, from :func:`temperature_table`.
+
+    Returns
+    -------
+    dict
+        ``max_z``: largest :math:`|z|` of the measured against the exact
+        temperatures (potential and kinetic, every row); ``z_crit``: the
+        Bonferroni threshold for that many z-scores at :data:`FALSE_ALARM`;
+        ``gain``, ``gain_hw``: the measured potential temperature at the last
+        :math:`\beta` over the one at :math:`\beta = 0` with its 95% half-width
+        (delta method, independent runs); ``gain_z``: its z against
+        :math:`1/(1-\beta)`; ``ratio_dev``: the largest relative deviation of the
+        measured :math:`T_{pot}/T_{kin}` from :math:`(1+\beta)/2`, and
+        ``ratio_allow``: what noise allows for it at :data:`FALSE_ALARM`
+        (:math:`z^\ast` times the sum of the two relative standard errors, valid
+        whatever their correlation).
+    """
+    z = np.concatenate(
+        [
+            (temps.T_pot_mc - temps.T_pot_exact) / temps.T_pot_se,
+            (temps.T_kin_mc - temps.T_kin_exact) / temps.T_kin_se,
+        ]
+    )
+    hot, cold = temps.iloc[-1], temps.iloc[0]
+    gain = hot.T_pot_mc / cold.T_pot_mc
+    gain_se = gain * np.hypot(hot.T_pot_se / hot.T_pot_mc, cold.T_pot_se / cold.T_pot_mc)
+    rel = temps.T_pot_se / temps.T_pot_mc + temps.T_kin_se / temps.T_kin_mc
+    dev = np.abs(temps.T_pot_mc / temps.T_kin_mc / ((1 + temps.beta) / 2) - 1)
+    return dict(
+        max_z=float(np.abs(z).max()),
+        z_crit=bonferroni_z(len(z), FALSE_ALARM),
+        gain=float(gain),
+        gain_hw=float(1.959964 * gain_se),
+        gain_z=float((gain - 1 / (1 - hot.beta)) / gain_se),
+        gain_z_crit=bonferroni_z(1, FALSE_ALARM),
+        ratio_dev=float(dev.max()),
+        ratio_allow=float((bonferroni_z(len(temps), FALSE_ALARM) * rel).min()),
+        ratio_within=bool(np.all(dev < bonferroni_z(len(temps), FALSE_ALARM) * rel)),
+    )
 
 
 def convention_rates() -> np.ndarray:
@@ -258,20 +400,40 @@ def double_well() -> AsymmetricDoubleWell:
 
 
 def kick_table() -> pd.DataFrame:
-    """Kick threshold: formula against bisection, for every kick of :data:`KICKS` and friction of :data:`KICK_BETAS`.
+    r"""Kick threshold: formulas against bisection, for every kick of :data:`KICKS` and momentum of :data:`KICK_BETAS`.
 
     Returns
     -------
     pandas.DataFrame
-        ``kick``, ``beta``, ``formula``, ``bisection``, ``ratio`` (bisection / formula).
+        ``kick``, ``beta``; the thresholds ``frictionless`` (:math:`2\Delta L/g^2`),
+        ``first_order`` (:func:`lrlab.landscapes.small_friction_kick_threshold`),
+        ``with_friction`` (:func:`lrlab.landscapes.friction_kick_threshold`) and
+        ``bisection`` (the discrete run); ``gamma`` (friction at the measured
+        threshold); and the ratios of the measured threshold to each formula,
+        ``vs_frictionless``, ``vs_first_order``, ``vs_friction``.
     """
     well = double_well()
     rows = []
     for g in KICKS:
-        formula = kick_threshold(well.barrier_height, g)
+        free = kick_threshold(well.barrier_height, g)
         for beta in KICK_BETAS:
             sim = kick_threshold_bisection(well, g, beta)
-            rows.append(dict(kick=g, beta=beta, formula=formula, bisection=sim, ratio=sim / formula))
+            first = small_friction_kick_threshold(well, g, beta)
+            full = friction_kick_threshold(well, g, beta)
+            rows.append(
+                dict(
+                    kick=g,
+                    beta=beta,
+                    frictionless=free,
+                    first_order=first,
+                    with_friction=full,
+                    bisection=sim,
+                    gamma=(1 - beta) / np.sqrt(sim),
+                    vs_frictionless=sim / free,
+                    vs_first_order=sim / first,
+                    vs_friction=sim / full,
+                )
+            )
     return pd.DataFrame(rows)
 
 
@@ -288,23 +450,26 @@ def restart_schedules() -> dict:
 
 
 def restart_runs(device=None) -> dict:
-    """:func:`lrlab.landscapes.restart_escape` for every schedule of :func:`restart_schedules`."""
+    """:func:`lrlab.landscapes.restart_escape_many` for the schedules of :func:`restart_schedules`.
+
+    Run ``i`` of every schedule sees the same noise (common random numbers).
+    """
     well = double_well()
     total = CYCLE_STEPS * N_CYCLES
-    return {
-        name: restart_escape(
-            well, sched, total, RESTART_BETA, RESTART_NOISE, RESTART_SEEDS, seed=RESTART_SEED, device=device
-        )
-        for name, sched in restart_schedules().items()
-    }
+    schedules = restart_schedules()
+    results = restart_escape_many(
+        well, schedules.values(), total, RESTART_BETA, RESTART_NOISE, RESTART_SEEDS, seed=RESTART_SEED, device=device
+    )
+    return dict(zip(schedules, results))
 
 
 def cycle_end_table(result) -> pd.DataFrame:
     r"""Deep-well fraction at the end of every cycle, next to the geometric model :math:`1 - (1-p)^n`.
 
-    :math:`p` is the fraction after the first cycle: if every restart moves the
-    same fraction :math:`p` of the particles still in the shallow well and none
-    come back, :math:`n` restarts leave :math:`(1-p)^n` there.
+    If every restart moves the same fraction :math:`p` of the particles still
+    in the shallow well and none come back, :math:`n` restarts leave
+    :math:`(1-p)^n` there; :math:`p` is the pooled estimate of
+    :func:`escape_homogeneity`.
 
     Returns
     -------
@@ -313,7 +478,7 @@ def cycle_end_table(result) -> pd.DataFrame:
     """
     n = np.arange(1, N_CYCLES + 1)
     frac = result.deep_fraction[n * CYCLE_STEPS]
-    p = frac[0]
+    p = escape_homogeneity(result)["p_pooled"]
     return pd.DataFrame(
         dict(
             cycles=n,
@@ -322,6 +487,58 @@ def cycle_end_table(result) -> pd.DataFrame:
             geometric=1 - (1 - p) ** n,
         )
     )
+
+
+def escape_homogeneity(result) -> dict:
+    r"""Is the escape probability the same in every cycle? A :math:`\chi^2` test of homogeneity.
+
+    Cycle :math:`n` starts with :math:`N_n` runs in the shallow well (the runs not
+    on the deep side at the end of cycle :math:`n-1`) and moves :math:`k_n` of them.
+    Under the geometric model (one probability :math:`p` per cycle, no return)
+    the :math:`k_n` are binomial :math:`(N_n, p)` given the past, and the
+    :math:`2 \times` :data:`N_CYCLES` table of moved / stayed counts has no
+    association between cycle and outcome (Pearson's :math:`\chi^2` with
+    ``N_CYCLES - 1`` degrees of freedom). ``p_pooled`` is the maximum-likelihood
+    :math:`p = \sum k_n / \sum N_n`, with a 95% Wald half-width.
+
+    Returns
+    -------
+    dict
+        ``p_pooled``, ``p_pooled_hw``, ``chi2``, ``dof``, ``p_value``, ``returned``
+        (largest drop of the deep fraction between cycle ends, in runs).
+    """
+    from scipy.stats import chi2_contingency
+
+    n_runs = result.n_seeds
+    ends = np.rint(result.deep_fraction[np.arange(N_CYCLES + 1) * CYCLE_STEPS] * n_runs).astype(int)
+    at_risk = n_runs - ends[:-1]
+    moved = np.diff(ends)
+    table = np.stack([moved.clip(min=0), at_risk - moved.clip(min=0)])
+    chi2, p_value, dof, _ = chi2_contingency(table, correction=False)
+    p = moved.sum() / at_risk.sum()
+    return dict(
+        p_pooled=float(p),
+        p_pooled_hw=float(1.959964 * np.sqrt(p * (1 - p) / at_risk.sum())),
+        chi2=float(chi2),
+        dof=int(dof),
+        p_value=float(p_value),
+        returned=int(max(0, -moved.min())),
+    )
+
+
+def final_fraction_ci(result):
+    """Mean ± 95% CI (:func:`lrlab.stats.mean_ci`) of the per-run deep-well indicator at the end."""
+    return mean_ci(result.deep_final)
+
+
+def cosine_vs_restarts(escape: dict):
+    """Paired t-test (:func:`lrlab.stats.paired_t`) of the one long cosine against warm restarts, run by run.
+
+    Every schedule's run ``i`` draws the same noise (same seed), so the per-run
+    difference of the end-of-run indicators is the paired unit.
+    """
+    names = list(escape)
+    return paired_t(escape["one cosine, no restart"].deep_final, escape[names[1]].deep_final)
 
 
 def damping_runs() -> tuple[pd.DataFrame, dict]:
