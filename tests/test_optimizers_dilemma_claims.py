@@ -313,11 +313,13 @@ def test_ranking_fastest_leaving_shapes_take_the_first_two_places(decays):
     assert set(decays.schedule.iloc[:2]) == lowest_mean
 
 
-def test_ranking_cosine_is_not_the_winner_and_ties_with_linear(decays):
-    """'cosine to zero ranks {cos_rank} of {n_decays}, tied with linear decay to zero (within ...)'."""
+def test_ranking_cosine_is_not_the_winner_and_level_with_linear(decays, family):
+    """'cosine to zero ranks {cos_rank} of {n_decays}, level with linear decay to zero (they end within ... of each
+    other, close to the {grid_gap_ch} the grid may cost)' (on the chapter's model)."""
     final = decays.set_index("schedule").final_loss
     assert decays.iloc[0].schedule not in ("cosine to zero", "cosine, floor")
-    assert abs(final["cosine to zero"] / final["linear to zero"] - 1) < 0.01
+    own = family[(family.exponent == 1.0) & (family.dim == 20) & (family.batch_size == 8)]
+    assert abs(final["cosine to zero"] / final["linear to zero"] - 1) < 2 * own.grid_gap.max() < 0.01
 
 
 def test_cosine_with_a_floor_beats_cosine_to_zero(decays):
@@ -420,7 +422,10 @@ def test_family_ranking_flips_on_steep_wide_spectra(family_wins):
     others = family_wins[family_wins.winner != "exponential"]
     assert (others.exponent == 2).all() and (others.dim >= 20).all()
     assert set(others.winner) == {"polynomial (power 2)", "cosine, floor"}
-    assert others.margin.max() < 0.05  # 'by a few percent' in the summary
+    assert others.margin.max() < 0.05
+    # summary: 'on the steepest, widest spectra (p = 2, d >= 20) ... wins {n_others} of {n_steep_wide}'
+    steep_wide = family_wins[(family_wins.exponent == 2) & (family_wins.dim >= 20)]
+    assert len(steep_wide) == 6 and (steep_wide.winner != "exponential").sum() == len(others) == 5
     flat = family_wins[family_wins.exponent <= 1]
     assert (flat.cosine_rank >= 2).all()
     cos_wins = family_wins[family_wins.winner.isin(["cosine to zero", "cosine, floor"])]

@@ -1041,7 +1041,8 @@ def family_facts(family, wins=None) -> dict:
         ``n`` instances; ``n_flat`` with exponent <= 1 and ``exp_flat`` of them
         won by the exponential decay, with margins ``exp_flat_lo``..``exp_flat_hi``;
         ``exp_steep`` (where it wins with exponent > 1) and ``exp_wins`` (count);
-        ``others`` (the other winners and where) with largest margin ``others_hi``;
+        ``others`` (the other winners and where, ``n_others`` of them) with largest
+        margin ``others_hi``; ``n_steep_wide`` instances with p > 1 and d >= 20;
         ``capped_n``/``capped``; ``cos_best_flat`` (best rank of a cosine where
         p <= 1), ``cos_wins``/``cos_win_hi``; ``max_gap``; ``worse_n``,
         ``worse_names``, ``worse`` (decays ending at or above the tuned constant
@@ -1078,6 +1079,8 @@ def family_facts(family, wins=None) -> dict:
         "others": "; ".join(f"{r.winner} for p = {r.exponent:g}, d = {r.dim}, B = {r.batch_size}"
                             for r in others.itertuples()),
         "others_hi": float(others.margin.max()) if len(others) else float("nan"),
+        "n_others": len(others),
+        "n_steep_wide": int(((wins.exponent > 1) & (wins.dim >= 20)).sum()),
         "capped_n": int(wins.capped.sum()),
         "capped": where(wins[wins.capped]),
         "cos_best_flat": int(flat.cosine_rank.min()) if len(flat) else 0,
