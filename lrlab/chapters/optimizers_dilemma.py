@@ -824,7 +824,8 @@ def end_value_sweep(nqm: NoisyQuadratic, total_steps: int = TOTAL_STEPS, end_fra
     -------
     pandas.DataFrame
         Index ``end_fraction``; one column of tuned final losses per shape (NaN
-        where the shape cannot end there).
+        where the shape cannot end there); ``attrs["on_grid_edge"]`` lists the
+        ``(end_fraction, shape)`` pairs whose tuned peak is on the edge of the grid.
 
     >>> sweep = end_value_sweep(chapter1_nqm(), total_steps=200, end_fractions=(0.0, 0.1))
     >>> sweep.columns.tolist()
@@ -836,7 +837,7 @@ def end_value_sweep(nqm: NoisyQuadratic, total_steps: int = TOTAL_STEPS, end_fra
 
     total_steps = check_int("total_steps", total_steps, minimum=1)
     grid = lr_grid() if grid is None else np.asarray(grid, dtype=np.float64)
-    rows = {}
+    rows, edges = {}, []
     for r in end_fractions:
         r = check_finite("end_fraction", r)
         if not 0 <= r < 1:
@@ -847,9 +848,12 @@ def end_value_sweep(nqm: NoisyQuadratic, total_steps: int = TOTAL_STEPS, end_fra
         }
         if r > 0:
             shapes["exponential"] = lambda lr, r=r: exponential_schedule(lr, gamma=r ** (1 / total_steps))
-        rows[r] = {name: tune_peak_lr(nqm, make, total_steps, grid)[1] for name, make in shapes.items()}
+        tuned = {name: tune_peak_lr(nqm, make, total_steps, grid) for name, make in shapes.items()}
+        rows[r] = {name: result[1] for name, result in tuned.items()}
+        edges += [(r, name) for name, result in tuned.items() if result[0] in (grid.min(), grid.max())]
     table = pd.DataFrame.from_dict(rows, orient="index")[["cosine", "linear", "exponential"]]
     table.index.name = "end_fraction"
+    table.attrs["on_grid_edge"] = edges
     return table
 
 
