@@ -18,6 +18,9 @@ rates :math:`m_l = \xi^{-(L-1-l)}` with :math:`\xi = 2.6`, Howard & Ruder 2018,
 (a frozen backbone trains only the head; gradual unfreezing thaws one group per
 epoch from the top). The layer multipliers are implemented the way one does it
 in practice, with torch parameter groups (:func:`layerwise_param_groups`).
+:func:`pretrain_population` and :func:`fine_tune_population` run many seeds and
+strategies at once as one batched network, with the same numbers as
+:func:`pretrain` and :func:`fine_tune` run one by one.
 
 >>> s = slanted_triangular_schedule(peak_lr=0.01, total_steps=100, cut_frac=0.1, ratio=32)
 >>> round(s(0) * 32 / 0.01, 6), s(10), round(s(100) * 32 / 0.01, 6)
@@ -61,6 +64,10 @@ __all__ = [
     "Strategy",
     "rate_table",
     "fine_tune",
+    "population_forward",
+    "population_accuracy",
+    "pretrain_population",
+    "fine_tune_population",
 ]
 
 SOURCE_CLASSES = (0, 1, 2, 3, 4)
@@ -509,3 +516,200 @@ def tasks(target_per_class: int | None = None, device=None) -> tuple[DigitsSplit
         keep = keep.to(device)
         target = replace(target, x_train=target.x_train[keep], y_train=target.y_train[keep])
     return source, target
+
+
+# ---------------------------------------------------------------------------
+# Many runs at once: the same training, batched over members
+# ---------------------------------------------------------------------------
+#
+# A *population* stores every Linear layer of M networks as one pair of tensors,
+# weights ``(M, out, in)`` (torch's nn.Linear layout) and biases ``(M, out)``.
+# The loss summed over members has each member's own gradient as its block, so
+# one backward pass trains all of them; member m follows its own rate table,
+# trainable mask and L2-SP strength. Initial weights, heads and minibatches come
+# from the same seeded generators as :func:`pretrain` and :func:`fine_tune`, so a
+# member reproduces the one-at-a-time run of its seed and strategy (up to
+# floating-point rounding; ``tests/test_fine_tuning.py`` checks this).
+
+
+def _stack(nets) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The Linear layers of ``nets`` (same architecture) stacked member-first: ``[(W (M, out, in), b (M, out)), ...]``."""
+    linears = [[m for m in net.modules() if isinstance(m, nn.Linear)] for net in nets]
+    return [(torch.stack([ls[k].weight.detach() for ls in linears]).clone(),
+             torch.stack([ls[k].bias.detach() for ls in linears]).clone()) for k in range(len(linears[0]))]
+
+
+def population_forward(layers, x: torch.Tensor) -> torch.Tensor:
+    """Logits ``(M, n, classes)`` of every member; ``x`` is ``(n, features)`` shared or ``(M, n, features)``."""
+    h = x
+    for k, (w, b) in enumerate(layers):
+        if h.dim() == 2:
+            h = torch.einsum("ni,moi->mno", h, w) + b[:, None, :]
+        else:
+            h = torch.baddbmm(b[:, None, :], h, w.transpose(1, 2))
+        if k < len(layers) - 1:
+            h = torch.relu(h)
+    return h
+
+
+@torch.no_grad()
+def population_accuracy(layers, x: torch.Tensor, y: torch.Tensor, chunk: int = 256) -> np.ndarray:
+    """Accuracy of every member on ``(x, y)``, float64 array ``(M,)`` (members evaluated ``chunk`` at a time)."""
+    out = []
+    for i in range(0, layers[0][0].shape[0], chunk):
+        part = [(w[i:i + chunk], b[i:i + chunk]) for w, b in layers]
+        out.append((population_forward(part, x).argmax(-1) == y).double().mean(1))
+    return torch.cat(out).cpu().numpy()
+
+
+def _batch_table(n: int, batch_size: int, steps: int, seeds, device) -> torch.Tensor:
+    """Minibatch indices ``(len(seeds), steps, batch_size)``: :func:`lrlab.data.batches` with a CPU generator per seed."""
+    return torch.stack([torch.stack(list(batches(n, batch_size, steps, generator=torch.Generator().manual_seed(int(s)),
+                                                 device="cpu"))) for s in seeds]).to(device)
+
+
+def _train_population(layers, x, y, idx, rates, live, momentum, l2sp=None, anchor=None, on_epoch=None,
+                      epoch_steps=None):
+    """Heavy-ball SGD of every member: layer ``l`` of member ``m`` at rate ``rates[m, l, t]``.
+
+    Where ``live[m, l, t]`` is False the layer gets no update and its momentum
+    buffer is left alone (as torch's SGD skips a parameter without gradient);
+    ``l2sp[m]`` adds :math:`\\alpha (\\theta - \\theta_{\\rm pre})` to the gradient of
+    every backbone layer (all but the last). ``idx``: ``(M, T, batch)``.
+    """
+    params = [p.requires_grad_(True) for wb in layers for p in wb]
+    bufs = [torch.zeros_like(p) for p in params]
+    n_layers = len(layers)
+    lr_t = torch.as_tensor(np.ascontiguousarray(np.transpose(rates, (2, 1, 0))), dtype=x.dtype, device=x.device)
+    live_t = torch.as_tensor(np.ascontiguousarray(np.transpose(live, (2, 1, 0))), device=x.device)  # (T, L, M)
+    alpha = None if l2sp is None or not np.any(l2sp) else torch.as_tensor(l2sp, dtype=x.dtype, device=x.device)
+    for t in range(rates.shape[2]):
+        i = idx[:, t]
+        logits = population_forward(layers, x[i])
+        m, b, c = logits.shape
+        loss = nn.functional.cross_entropy(logits.reshape(m * b, c), y[i].reshape(m * b), reduction="none")
+        grads = torch.autograd.grad(loss.view(m, b).mean(1).sum(), params)
+        with torch.no_grad():
+            for j, (p, g, buf) in enumerate(zip(params, grads, bufs)):
+                layer = j // 2
+                shape = (-1,) + (1,) * (p.dim() - 1)
+                if alpha is not None and layer < n_layers - 1:
+                    g = g + alpha.view(shape) * (p - anchor[j])
+                on = live_t[t, layer].view(shape)
+                buf.copy_(torch.where(on, momentum * buf + g, buf))
+                p.sub_(lr_t[t, layer].view(shape) * buf * on)
+        if on_epoch is not None and (t + 1) % epoch_steps == 0:
+            on_epoch()
+    for p in params:
+        p.requires_grad_(False)
+    return layers
+
+
+def pretrain_population(source: DigitsSplit, seeds, widths=(64, 64), steps: int = 300, peak_lr: float = 0.05,
+                        batch_size: int = 32, momentum: float = 0.9):
+    """:func:`pretrain` for every seed of ``seeds`` at once: the Linear layers stacked member-first (one member per seed).
+
+    Returns
+    -------
+    list of (torch.Tensor, torch.Tensor)
+        ``[(W (S, out, in), b (S, out)), ...]`` bottom layer first, the source head last.
+    """
+    steps = check_int("steps", steps, minimum=1)
+    seeds = [int(s) for s in seeds]
+    device = source.x_train.device
+    layers = _stack([make_net(source.n_features, widths, source.n_classes, seed=s, device="cpu") for s in seeds])
+    layers = [(w.to(device), b.to(device)) for w, b in layers]
+    idx = _batch_table(len(source.y_train), batch_size, steps, [s + 10_000 for s in seeds], device)
+    rates = np.full((len(seeds), len(layers), steps), check_positive("peak_lr", peak_lr))
+    _train_population(layers, source.x_train, source.y_train, idx, rates, np.ones(rates.shape, bool), momentum)
+    return layers
+
+
+def fine_tune_population(pretrained, seeds, runs, source: DigitsSplit, target: DigitsSplit, epochs: int = 4,
+                         batch_size: int = 32, momentum: float = 0.9, curve: bool = True) -> dict:
+    """:func:`fine_tune` for many (seed, strategy, peak rate) runs at once.
+
+    Parameters
+    ----------
+    pretrained : list of (torch.Tensor, torch.Tensor)
+        From :func:`pretrain_population`, member ``k`` pretrained with ``seeds[k]``.
+    seeds : sequence of int
+        The seeds of ``pretrained``'s members.
+    runs : sequence of (int, Strategy, float)
+        ``(k, strategy, peak_lr)``: fine-tune member ``k`` (seed ``seeds[k]``) with ``strategy``
+        at head rate ``peak_lr``. Runs of one seed share the minibatches and the new head's
+        initialisation (common random numbers).
+    curve : bool
+        Record the target test accuracy after every epoch (else only after the last).
+
+    Returns
+    -------
+    dict
+        float64 arrays over runs: ``target_acc``, ``source_before``, ``source_after``,
+        ``forgetting``, ``distance``, and ``curve`` ``(n_runs, epochs)`` (last column only
+        when ``curve`` is False).
+    """
+    epochs = check_int("epochs", epochs, minimum=1)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    seeds = [int(s) for s in seeds]
+    device = target.x_train.device
+    n = len(target.y_train)
+    if batch_size > n:
+        raise ValueError(f"batch_size must be <= the {n} target training examples, got batch_size={batch_size}")
+    for k, strategy, peak in runs:
+        if not isinstance(strategy, Strategy):
+            raise ValueError(f"strategy must be a lrlab.fine_tuning.Strategy, got strategy={strategy!r}")
+        check_positive("peak_lr", peak)
+        if not 0 <= int(k) < len(seeds):
+            raise ValueError(f"runs: the seed index k of (k, strategy, peak_lr) must be in 0..{len(seeds) - 1}, got k={k}")
+    n_layers = len(pretrained)
+    widths = [int(w.shape[1]) for w, _ in pretrained[:-1]]
+    member = torch.as_tensor([int(k) for k, _, _ in runs], device=device)
+    scratch_seeds = sorted({k for k, s, _ in runs if not s.pretrained})
+    scratch = {k: _stack([make_net(target.n_features, widths, target.n_classes, seed=seeds[k] + 20_000,
+                                   device="cpu")]) for k in scratch_seeds}
+    heads = _stack([TransferNet(nn.Sequential(), new_head(widths[-1], target.n_classes, seed=s + 30_000, device="cpu"))
+                    for s in seeds])
+    layers = []
+    for l in range(n_layers - 1):
+        w = pretrained[l][0][member].clone()
+        b = pretrained[l][1][member].clone()
+        for r, (k, s, _) in enumerate(runs):
+            if not s.pretrained:
+                w[r], b[r] = scratch[k][l][0][0].to(device), scratch[k][l][1][0].to(device)
+        layers.append((w, b))
+    layers.append((heads[0][0].to(device)[member].clone(), heads[0][1].to(device)[member].clone()))
+    anchor = [p[member].clone() for wb in pretrained[:-1] for p in wb]
+
+    epoch_steps = n // batch_size
+    steps = epochs * epoch_steps
+    rates = np.stack([rate_table(s, n_layers, peak, epochs, epoch_steps) for _, s, peak in runs])
+    live = np.zeros(rates.shape, bool)
+    for r, (_, s, _) in enumerate(runs):
+        for e, groups in enumerate(s.plan(n_layers, epochs)):
+            live[r, list(groups), e * epoch_steps:(e + 1) * epoch_steps] = True
+    l2sp = np.array([s.l2sp for _, s, _ in runs], dtype=np.float64)
+    idx = _batch_table(n, batch_size, steps, [s + 40_000 for s in seeds], device)[member]
+    curves = []
+
+    def record():
+        curves.append(population_accuracy(layers, target.x_test, target.y_test))
+
+    _train_population(layers, target.x_train, target.y_train, idx, rates, live, momentum, l2sp, anchor,
+                      on_epoch=record if curve else None, epoch_steps=epoch_steps)
+    if not curve:
+        record()
+    old = population_accuracy(pretrained, source.x_test, source.y_test)[member.cpu().numpy()]
+    src_head = (pretrained[-1][0][member], pretrained[-1][1][member])
+    after = population_accuracy(layers[:-1] + [src_head], source.x_test, source.y_test)
+    with torch.no_grad():
+        dist = torch.sqrt(sum(((p - a).double() ** 2).flatten(1).sum(1)
+                              for p, a in zip([p for wb in layers[:-1] for p in wb], anchor)))
+    return {
+        "target_acc": curves[-1],
+        "curve": np.stack(curves, axis=1),
+        "source_before": old,
+        "source_after": after,
+        "forgetting": old - after,
+        "distance": dist.cpu().numpy(),
+    }

@@ -236,3 +236,75 @@ def test_fine_tune_bad_arguments(tiny_tasks, pretrained):
         ft.fine_tune(pretrained, ft.Strategy("u"), source, target, batch_size=10_000)
     with pytest.raises(ValueError, match="peak_lr"):
         ft.fine_tune(pretrained, ft.Strategy("u"), source, target, peak_lr=float("nan"))
+
+
+# ---------------------------------------------------------------------------
+# The batched population reproduces the run-by-run functions
+# ---------------------------------------------------------------------------
+
+POP_STRATEGIES = [
+    ft.Strategy("scratch", pretrained=False),
+    ft.Strategy("uniform"),
+    ft.Strategy("warmup", schedule="warmup"),
+    ft.Strategy("stlr + ladder", schedule="stlr", decay=2.6),
+    ft.Strategy("gradual", gradual=True),
+    ft.Strategy("l2sp", l2sp=0.5),
+    ft.Strategy("frozen", freeze_backbone=True),
+]
+
+
+def test_population_reproduces_pretrain_and_fine_tune_run_by_run(tiny_tasks):
+    """Every member of fine_tune_population equals fine_tune with its seed, strategy and head rate.
+
+    Same initial weights, heads and minibatches; only the order of floating-point
+    operations differs (batched products), so the weights agree to float32 rounding
+    and accuracies to at most one example.
+    """
+    source, target = tiny_tasks
+    seeds, widths, steps = [3, 8], (16, 16), 60
+    pre = ft.pretrain_population(source, seeds, widths=widths, steps=steps)
+    runs = [(k, s, peak) for k in range(2) for s, peak in zip(POP_STRATEGIES, [0.05, 0.1, 0.2, 0.1, 0.05, 0.1, 0.2])]
+    pop = ft.fine_tune_population(pre, seeds, runs, source, target, epochs=3)
+    one_test_image = 1.0 / len(target.y_test) + 1e-9
+    for k, seed in enumerate(seeds):
+        net = ft.pretrain(source, widths=widths, steps=steps, seed=seed)
+        linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+        for (w, b), layer in zip(pre, linears):
+            torch.testing.assert_close(w[k], layer.weight.detach(), rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(b[k], layer.bias.detach(), rtol=1e-4, atol=1e-5)
+        for r, (kk, strategy, peak) in enumerate(runs):
+            if kk != k:
+                continue
+            one = ft.fine_tune(net, strategy, source, target, epochs=3, peak_lr=peak, seed=seed)
+            np.testing.assert_allclose(pop["curve"][r], one["target_curve"], atol=one_test_image, err_msg=strategy.name)
+            assert pop["target_acc"][r] == pop["curve"][r, -1]
+            assert pop["source_before"][r] == one["source_before"]
+            assert abs(pop["forgetting"][r] - one["forgetting"]) <= 1.0 / len(source.y_test) + 1e-9, strategy.name
+            assert pop["distance"][r] == pytest.approx(one["distance"], rel=1e-4, abs=1e-6), strategy.name
+    frozen = [r for r, (_, s, _) in enumerate(runs) if s.freeze_backbone]
+    assert np.all(pop["distance"][frozen] == 0.0) and np.all(pop["forgetting"][frozen] == 0.0)
+
+
+def test_population_without_curve_records_only_the_end(tiny_tasks):
+    source, target = tiny_tasks
+    pre = ft.pretrain_population(source, [1], widths=(8,), steps=20)
+    runs = [(0, ft.Strategy("u"), 0.1)]
+    a = ft.fine_tune_population(pre, [1], runs, source, target, epochs=2, curve=True)
+    b = ft.fine_tune_population(pre, [1], runs, source, target, epochs=2, curve=False)
+    assert a["curve"].shape == (1, 2) and b["curve"].shape == (1, 1)
+    assert b["target_acc"][0] == a["target_acc"][0] and b["distance"][0] == a["distance"][0]
+
+
+def test_population_bad_arguments(tiny_tasks):
+    source, target = tiny_tasks
+    pre = ft.pretrain_population(source, [1], widths=(8,), steps=5)
+    with pytest.raises(ValueError, match="strategy"):
+        ft.fine_tune_population(pre, [1], [(0, "uniform", 0.1)], source, target)
+    with pytest.raises(ValueError, match="runs"):
+        ft.fine_tune_population(pre, [1], [(1, ft.Strategy("u"), 0.1)], source, target)
+    with pytest.raises(ValueError, match="peak_lr"):
+        ft.fine_tune_population(pre, [1], [(0, ft.Strategy("u"), 0.0)], source, target)
+    with pytest.raises(ValueError, match="batch_size"):
+        ft.fine_tune_population(pre, [1], [(0, ft.Strategy("u"), 0.1)], source, target, batch_size=10_000)
+    with pytest.raises(ValueError, match="steps"):
+        ft.pretrain_population(source, [1], steps=0)

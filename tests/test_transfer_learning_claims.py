@@ -2,14 +2,17 @@
 
 The chapter and these tests read their parameters and routines from
 :mod:`lrlab.chapters.transfer_learning`, so they cannot drift apart. Each test quotes the sentence of
-the chapter it checks. One experiment (5 seeds x 12 strategies, about 11 CPU
-seconds) is shared by all tests; marked ``slow``.
+the chapter it checks. One experiment is shared by all tests (tuning: 9 strategies x 6 head rates x 8
+seeds on a validation split; report: 15 runs x 24 other seeds; all batched, about 10 CPU seconds);
+marked ``slow``.
 
-Tolerances: the measured values quoted in the comments come from one CPU run and
-one CUDA run (H200) of the same seeds. Initial weights and minibatches are drawn
-from CPU generators on both devices, so the two differ only through floating-point
-rounding; the largest change seen was in the warmup, gradual-unfreezing and L2-SP
-rows (e.g. warmup forgetting 0.197 CPU, 0.191 CUDA).
+Statistics: differences are paired t-tests over the reported seeds (lrlab.stats.paired_t, 95%),
+"no difference" claims are TOST equivalence tests with the chapter's margin of one accuracy point
+(lrlab.stats.tost), and a "no difference detected" sentence is asserted as exactly that: the t-test is
+not significant and the TOST does not establish equivalence. No assertion compares a random number
+with its value on one run; the values quoted in comments are from one CPU run (24 seeds) and only
+document the margins. Initial weights and minibatches come from seeded CPU generators on every device,
+so a CUDA run differs from a CPU run only through floating-point rounding.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ import numpy as np
 import pytest
 
 import lrlab.chapters.transfer_learning as c6
-from lrlab.fine_tuning import ULMFIT_DECAY
+from lrlab.fine_tuning import ULMFIT_DECAY, tasks
+from lrlab.stats import paired_t
 
 pytestmark = pytest.mark.slow
 
@@ -34,13 +38,30 @@ def summ(results):
 
 
 @pytest.fixture(scope="module")
+def comp(results):
+    return c6.comparisons(results)
+
+
+@pytest.fixture(scope="module")
 def sweep(results):
     return c6.sweep(results)
 
 
-def backbone_trainers():
-    """Names of the pretrained strategies that train the backbone (all but the frozen one)."""
-    return [s.name for s in c6.strategies() if s.pretrained and not s.freeze_backbone]
+def means(results, names, key="target_acc"):
+    return {n: results[n][key].mean() for n in names}
+
+
+def table_names():
+    return [s.name for s in c6.strategies()]
+
+
+def higher(r) -> bool:
+    """A paired difference a - b that is positive with 95% confidence."""
+    return r.significant and r.mean > 0
+
+
+def lower(r) -> bool:
+    return r.significant and r.mean < 0
 
 
 # ---------------------------------------------------------------------------
@@ -48,133 +69,189 @@ def backbone_trainers():
 # ---------------------------------------------------------------------------
 
 
-def test_pretraining_learns_the_source_task(results):
-    """'Pretraining ... reaches a source test accuracy of ... % on average (at least ... %).'"""
+def test_pretraining_learns_the_source_task(results, summ):
+    """'Pretraining ... reaches a source test accuracy of ... % on average over the ... reported seeds
+    (at least ... %).' and 'One network is pretrained per seed and reused by every strategy of that seed'."""
+    assert summ["source_before_min"] > 95  # measured 97.8 .. 99.3; 5 classes: chance is 20
     before = results["uniform"]["source_before"]
-    assert before.min() > 0.95  # measured 0.978 .. 0.989 (CPU and CUDA); 5 classes: chance is 0.2
-    # the same pretrained net serves every strategy of a seed
-    for s in c6.strategies():
-        if s.pretrained:
-            np.testing.assert_array_equal(results[s.name]["source_before"], before)
+    for name in c6.pretrained_runs():
+        np.testing.assert_array_equal(results[name]["source_before"], before)
 
 
 # ---------------------------------------------------------------------------
-# Section 4: what each recipe buys and costs
+# Section 4: the tuning protocol
 # ---------------------------------------------------------------------------
 
 
-def test_discriminative_forgets_less_than_uniform_in_every_seed(results, summ):
-    """'the uniform rate forgets ... and discriminative rates only ...: less in every seed'."""
-    uni, disc = results["uniform"]["forgetting"], results["discriminative"]["forgetting"]
-    assert np.all(uni > disc)  # per-seed gaps 0.056 .. 0.244 (CPU = CUDA)
-    assert summ["forget_uni"] > 2 * summ["forget_disc"]  # measured 0.136 vs 0.032 (4.3x)
-    assert summ["z_forget_uni_disc"] > 2  # measured 2.87
+def test_tuning_runs_on_other_seeds_and_a_validation_split():
+    """'Each head rate of the grid ... runs on ... tuning seeds that are never reported, training on 75 % of
+    the target's training images and scoring on the held-out 25 % (the test set chooses nothing).'"""
+    assert len(c6.SEEDS) >= 10 and not set(c6.SEEDS) & set(c6.TUNE_SEEDS)
+    _, target = tasks(device="cpu")
+    val = c6.validation_split(target)
+    rows = lambda x: {tuple(r) for r in x.numpy().round(6)}  # noqa: E731
+    assert len(val.y_train) + len(val.y_test) == len(target.y_train)
+    assert len(val.y_test) == pytest.approx(c6.VAL_FRACTION * len(target.y_train), abs=target.n_classes)
+    assert not rows(val.x_test) & rows(val.x_train)  # held out from the fit ...
+    assert rows(val.x_test) <= rows(target.x_train)  # ... and taken from the training images, not the test set
 
 
-def test_uniform_and_discriminative_targets_within_noise(summ):
-    """'a difference within seed noise (z = ...)' between uniform and discriminative target accuracy."""
-    assert abs(summ["z_target_uni_disc"]) < 2  # measured 0.44
-    assert abs(summ["target_uni"] - summ["target_disc"]) < 0.02  # measured 0.961 vs 0.956
+def test_every_best_and_chosen_rate_is_inside_the_grid(results):
+    """'For every strategy both the best rate and the chosen one lie inside the grid.'"""
+    last = len(c6.PEAK_GRID) - 1
+    for name, acc in results["tuning"].items():
+        best = int(np.argmax(acc.mean(axis=1)))
+        chosen = c6.select_peak(acc)
+        assert 0 < best < last, (name, best)
+        assert 0 < chosen < last, (name, chosen)
+        assert chosen <= best  # the one-standard-error rule never picks a larger rate than the best
+        assert results[name]["peak_lr"] == c6.PEAK_GRID[chosen]
 
 
-def test_frozen_backbone_forgets_exactly_nothing(results, summ):
-    """'The frozen backbone forgets exactly nothing (the backbone's weights are bit-identical, distance 0)'."""
+def test_one_standard_error_rule_picks_the_smallest_rate_within_one_error():
+    """'we keep the smallest whose mean validation accuracy is within one standard error of the best'."""
+    acc = np.array([[0.80, 0.82, 0.81, 0.80],     # clearly worse
+                    [0.93, 0.91, 0.93, 0.91],     # within one paired se of the best
+                    [0.91, 0.93, 0.92, 0.925],    # the best mean
+                    [0.50, 0.60, 0.40, 0.55]])
+    assert c6.select_peak(acc) == 1
+    acc[1] -= 0.05  # now clearly worse than the best: the best itself is chosen
+    assert c6.select_peak(acc) == 2
+
+
+# ---------------------------------------------------------------------------
+# Section 4: what each recipe buys and costs (each at its chosen head rate)
+# ---------------------------------------------------------------------------
+
+
+def test_uniform_and_discriminative_reach_the_same_target_within_one_point(comp):
+    """'They reach ... % and ... %, equivalent within one point: ...'."""
+    eq = comp["eq_target_uni_disc"]
+    assert eq.margin == 1.0 == 100 * c6.MARGIN
+    assert eq.equivalent  # TOST p = 0.01; 90% CI -0.5 to 0.7 points
+
+
+def test_seeds_power_the_equivalence_test_at_the_pilot_spread():
+    """'... seeds give that test 80% power at the spread of target-accuracy differences seen in a pilot run
+    (standard deviation ... points per seed; at the spread measured here, ... seeds).'"""
+    from lrlab.stats import seeds_for_difference
+
+    assert seeds_for_difference(100 * c6.MARGIN, c6.PILOT_SD_TARGET, alpha=0.1) <= len(c6.SEEDS)
+
+
+def test_uniform_and_discriminative_forgetting_no_difference_detected(comp, summ):
+    """'a difference of ...: no difference was detected, and the experiment cannot rule out one of ...
+    points. To show equivalence within one point at this spread would take about ... seeds.'"""
+    assert not comp["forget_uni_disc"].significant  # p = 0.18
+    assert not comp["eq_forget_uni_disc"].equivalent  # 95% CI -4.6 to 0.9 points
+    assert max(abs(comp["forget_uni_disc"].low), abs(comp["forget_uni_disc"].high)) > 100 * c6.MARGIN
+    assert summ["seeds_tost_forget_uni_disc"] > len(c6.SEEDS)  # 257 seeds
+
+
+def test_frozen_backbone_forgets_exactly_nothing_and_learns_least(results, summ, comp):
+    """'The frozen backbone forgets exactly nothing (the backbone's weights are bit-identical, distance 0.0),
+    and pays for it: ... %, the lowest target accuracy of the table, ... points from the next lowest (...)'."""
     assert summ["frozen_max_abs_forget"] == 0.0
     assert summ["frozen_max_distance"] == 0.0
-    # '... and pays for it': the lowest target accuracy of the table, far below discriminative rates
-    means = {s.name: results[s.name]["target_acc"].mean() for s in c6.strategies()}
-    assert min(means, key=means.get) == "frozen backbone"
-    assert summ["target_frozen"] < summ["target_disc"] - 0.15  # measured 0.691 vs 0.956
+    assert c6.ranking(results)[-1] == "frozen backbone"
+    assert lower(comp["target_worst_next"])  # -19.4 points (95% CI -21.2 to -17.7)
 
 
-def test_warmup_does_not_reduce_forgetting(summ):
-    """'Warmup did not help here ... forgets ..., more than without warmup on average (paired z = ...)'."""
-    assert summ["forget_warm"] > summ["forget_uni"]  # measured 0.197 (CUDA 0.191) vs 0.136
-    assert summ["z_forget_warm_uni"] > 1  # measured 2.23 (CUDA 2.21)
-    assert summ["target_warm"] < summ["target_uni"] + 0.01  # no target gain either: 0.958 vs 0.961
+def test_warmup_matches_uniform_target_and_does_not_reduce_forgetting(comp):
+    """'it matches the uniform rate's target accuracy within one point (...) and does not reduce forgetting:
+    the paired difference is ... points.'"""
+    assert comp["eq_target_warm_uni"].equivalent  # TOST p = 0.0004
+    assert comp["forget_warm_uni"].high > 0  # not less forgetting: +1.7 (95% CI 0.5 to 3.0)
 
 
-def test_stlr_best_mean_target_but_within_noise(results, summ):
-    """'The slanted triangular rate gives the best mean target accuracy ...; both differences from the
-    uniform rate are within seed noise'."""
-    means = {s.name: results[s.name]["target_acc"].mean() for s in c6.strategies()}
-    assert max(means, key=means.get) == "slanted triangular"  # 0.975, next 0.961 (uniform)
-    assert abs(summ["z_target_stlr_uni"]) < 2  # measured 1.23
-    assert abs(summ["z_forget_stlr_uni"]) < 2  # measured -1.52
+def test_stlr_best_target_and_most_forgetting(results, comp, summ):
+    """'The slanted triangular rate chose a larger head rate, ..., and reached the best target accuracy of the
+    table, ... points above the next best (...) and ... above the uniform rate. It paid in forgetting: ...
+    points, ... more than the uniform rate, and its backbone walked the furthest of the table's fine-tunes
+    (... further than the next, gradual unfreezing)'."""
+    assert summ["peak_stlr"] > summ["peak_uni"]  # 0.2 vs 0.05
+    assert c6.ranking(results)[0] == "slanted triangular"
+    assert higher(comp["target_best_next"])  # +0.9 over warmup
+    assert higher(comp["target_stlr_uni"])  # +1.0 (95% CI 0.4 to 1.6)
+    assert higher(comp["forget_stlr_uni"])  # +20.3 (95% CI 16.6 to 24.0)
+    fine_tunes = [s.name for s in c6.strategies() if s.pretrained]
+    dist = means(results, fine_tunes, "distance")
+    assert sorted(dist, key=dist.get)[-2:] == ["gradual unfreezing", "slanted triangular"]
+    assert higher(comp["dist_stlr_grad"])  # 8.76 vs 7.01
 
 
-def test_stlr_keeps_backbone_closer_in_every_seed(results):
-    """'What is not noise is the distance: the decaying rate keeps the backbone closer to theta_pre'."""
-    gap = results["uniform"]["distance"] - results["slanted triangular"]["distance"]
-    assert np.all(gap > 1.0)  # measured 1.90 .. 3.18
+def test_gradual_unfreezing_loses_the_first_epoch_and_ends_lower(comp):
+    """'Gradual unfreezing loses the first epoch, where it trains only the head: ... % after one epoch, ...
+    points from the uniform rate. At its head rate ... it ends ... points from the uniform rate on the target
+    and forgets ... points more.'"""
+    gradual = {s.name: s for s in c6.strategies()}["gradual unfreezing"]
+    assert gradual.plan(3, c6.EPOCHS)[0] == (2,)  # the first epoch trains the head only
+    assert lower(comp["epoch1_grad_uni"])  # -14.5 points
+    assert lower(comp["target_grad_uni"])  # -4.0 (95% CI -6.1 to -1.9)
+    assert higher(comp["forget_grad_uni"])  # +9.2 (95% CI 6.0 to 12.5)
 
 
-def test_gradual_unfreezing_first_epoch_is_the_frozen_backbone(results, summ):
-    """'it trains only the head there, exactly like the frozen backbone ... no better than the uniform rate'."""
-    np.testing.assert_array_equal(results["gradual unfreezing"]["curve"][:, 0], results["frozen backbone"]["curve"][:, 0])
-    assert summ["z_forget_grad_uni"] > -2  # not significantly less forgetting: measured 0.37 (CUDA 0.72)
-    assert summ["target_grad"] < summ["target_uni"]  # measured 0.922 (CUDA 0.919) vs 0.961
+def test_ulmfit_ends_below_the_uniform_rate(comp):
+    """'Combined with discriminative rates and STLR as in ULMFiT ... it ends ... points from the uniform rate
+    ... With only ... epochs, its caution costs more than it saves'."""
+    assert lower(comp["target_ulm_uni"])  # -7.3 (95% CI -8.9 to -5.7)
 
 
-def test_ulmfit_combination_forgets_almost_nothing_but_learns_slowest(results, summ):
-    """'Combined ... as in ULMFiT it forgets almost nothing (...) but is the slowest learner (...)'."""
-    assert summ["forget_ulm"] < 0.01  # measured 0.003 (one accuracy point = 0.01)
-    means = {name: results[name]["target_acc"].mean() for name in backbone_trainers()}
-    assert min(means, key=means.get) == "ULMFiT (discr. + STLR + gradual)"  # 0.838, next 0.903 (L2-SP)
-
-
-def test_pretraining_helps_little_at_this_data_size(summ):
-    """'The from-scratch reference reaches ... against ... for the uniform fine-tune, within seed noise'."""
-    assert abs(summ["z_target_scratch_uni"]) < 2  # measured -1.10
+def test_pretraining_helped_by_less_than_three_points(comp):
+    """'Pretraining helped, by less than three points. The from-scratch reference ... reaches ... %, ...
+    points from the uniform fine-tune'."""
+    r = comp["target_scratch_uni"]
+    assert lower(r)  # -1.5 (95% CI -2.2 to -0.7)
+    assert r.low > -3
 
 
 # ---------------------------------------------------------------------------
-# Section 5: the rate as temperature
+# Section 5: how far the weights travel
 # ---------------------------------------------------------------------------
 
 
-def test_sweep_larger_backbone_rate_learns_faster_and_forgets_more(sweep):
-    """'Along the sweep the mean target accuracy after one epoch falls ..., the distance shrinks in every
-    seed, and the mean forgetting falls ... to zero.'"""
+def test_sweep_larger_backbone_rate_learns_faster_and_forgets_more(comp, sweep):
+    """'Each step along the sweep (xi = 1, 1.6, 2.6, 5, 10, inf) lowers the backbone's rate, and at every step
+    the accuracy after one epoch falls (paired, largest p = ...), the distance shrinks in every seed, and the
+    forgetting falls (largest p = ...), from ... points at xi = 1 to zero.'"""
     assert list(sweep["decays"][:-1]) == list(c6.SWEEP_DECAYS) and np.isinf(sweep["decays"][-1])
-    epoch1 = sweep["epoch1_acc"].mean(axis=1)
-    assert np.all(np.diff(epoch1) < 0), epoch1  # measured 0.785, 0.750, 0.698, 0.609, 0.562, 0.530
-    assert np.all(np.diff(sweep["distance"], axis=0) < 0)  # every seed: smallest step 0.33
-    forget = sweep["forgetting"].mean(axis=1)
-    assert np.all(np.diff(forget) < 0), forget  # measured 0.136, 0.059, 0.032, 0.011, 0.009, 0
-    assert forget[-1] == 0.0
+    for i in range(len(c6.SWEEP_DECAYS)):
+        assert higher(comp[f"sweep_epoch1_{i}"]), i  # largest p 3e-4
+        assert higher(comp[f"sweep_forget_{i}"]), i  # largest p 2e-3
+    assert np.all(np.diff(sweep["distance"], axis=0) < 0)
+    assert np.all(sweep["forgetting"][-1] == 0.0)
 
 
-def test_sweep_target_flat_then_drops(sweep):
-    """'The final target accuracy is flat up to xi = 2.6 and then drops'."""
-    target = sweep["target_acc"].mean(axis=1)
+def test_sweep_target_no_detected_change_to_ulmfit_then_drops(comp):
+    """'The final target accuracy shows no detected change from xi = 1 to xi = 2.6 (...), while the forgetting
+    falls by ... points; beyond xi = 2.6 it drops at every step (largest p = ...)'."""
+    assert not comp["sweep_target_first_ulmfit"].significant  # -0.2 (95% CI -1.7 to 1.4)
+    assert higher(comp["sweep_forget_first_ulmfit"])  # +12.0 (95% CI 7.8 to 16.2)
     k = list(c6.SWEEP_DECAYS).index(ULMFIT_DECAY)
-    flat = target[: k + 1]
-    assert flat.max() - flat.min() < 0.02  # measured 0.961, 0.956, 0.956
-    assert np.all(np.diff(target[k:]) < -0.02)  # measured 0.956, 0.900, 0.822, 0.691
-    assert np.all(sweep["target_acc"][k + 1] < sweep["target_acc"][k])  # xi = 5 below 2.6 in every seed
+    for i in range(k, len(c6.SWEEP_DECAYS)):
+        assert higher(comp[f"sweep_target_{i}"]), i  # largest p 2e-11
 
 
 def test_distance_predicts_forgetting(results, summ):
-    """'Over all ... fine-tuning runs, the rank correlation between distance and forgetting is ...'."""
-    assert summ["n_runs_rho"] == (len(backbone_trainers()) + 1 + len(c6.sweep_strategies())) * len(c6.SEEDS)
-    assert summ["rho_distance_forgetting"] > 0.8  # measured 0.935 (CUDA 0.936)
+    """'Over all ... runs that started from the pretrained weights, the rank correlation between distance and
+    forgetting is ... (95% bootstrap interval over seeds ... to ..., above 0.75).'"""
+    assert summ["n_runs_rho"] == len(c6.pretrained_runs()) * len(c6.SEEDS)
+    assert summ["rho_low"] <= summ["rho_distance_forgetting"] <= summ["rho_high"]
+    assert summ["rho_low"] > 0.75  # measured 0.84 (0.88, up to 0.91)
 
 
-def test_constant_rate_recipes_walk_furthest(summ):
-    """'The recipes that keep a full constant rate on the backbone for most of the run (uniform, warmup,
-    gradual unfreezing) walk furthest; the decaying STLR walks less'."""
-    far = min(summ["dist_uni"], summ["dist_warm"], summ["dist_grad"])  # 7.03
-    near = max(summ["dist_stlr"], summ["dist_l2sp"], summ["dist_disc"], summ["dist_ulm"], summ["dist_frozen"])
-    assert far > near + 1.0  # measured 7.03 vs 4.83
+def test_stlr_walks_furthest_and_forgets_most(results):
+    """'The recipe that walks furthest, STLR at its tuned rate, is also the one that forgets most.'"""
+    fine_tunes = [s.name for s in c6.strategies() if s.pretrained]
+    dist, forget = means(results, fine_tunes, "distance"), means(results, fine_tunes, "forgetting")
+    assert max(dist, key=dist.get) == max(forget, key=forget.get) == "slanted triangular"
+    runner_up = sorted(forget, key=forget.get)[-2]
+    assert higher(paired_t(results["slanted triangular"]["forgetting"], results[runner_up]["forgetting"]))
 
 
-def test_l2sp_as_close_as_discriminative_but_worse_target(results, summ):
-    """'L2-SP pulls the backbone as close to theta_pre as discriminative rates do, but reaches a lower
-    target accuracy (..., paired z = ...) and forgets no less (... a difference within seed noise)'."""
-    assert np.all(results["L2-SP"]["distance"] < results["uniform"]["distance"] / 1.8)  # 3.1-3.3 vs 6.6-8.2
-    assert summ["dist_l2sp"] == pytest.approx(summ["dist_disc"], rel=0.2)  # measured 3.22 vs 3.10
-    assert summ["target_l2sp"] < summ["target_disc"]  # measured 0.908 (CUDA 0.903) vs 0.956
-    assert summ["z_target_l2sp_disc"] < -1.5  # measured -2.01 (CUDA -2.28)
-    assert summ["forget_l2sp"] >= summ["forget_disc"] - 0.005  # 'no less': measured 0.050 vs 0.032
-    assert abs(summ["z_forget_l2sp_disc"]) < 2  # within noise: measured 0.77 (CUDA 1.00)
+def test_l2sp_pulls_back_and_pays_on_the_target(comp):
+    """'L2-SP ... pulls the backbone back: against the uniform rate, its distance changes by ..., its forgetting
+    by ... points, and its target accuracy by ... points. It buys less forgetting with target accuracy'."""
+    assert lower(comp["dist_l2sp_uni"])  # -1.91
+    assert lower(comp["forget_l2sp_uni"])  # -5.0 (95% CI -6.5 to -3.4)
+    assert lower(comp["target_l2sp_uni"])  # -1.8 (95% CI -2.6 to -1.0)
