@@ -3,7 +3,7 @@
 Imported by ``book/private_learning.md`` and by ``tests/test_private_learning_claims.py``, so the
 numbers in the book and the checks of its claims cannot drift apart.
 
->>> 0 < SAMPLE_RATE < 1 and DELTA < 1 / 1258   # delta below 1 / (training examples)
+>>> 0 < SAMPLE_RATE < 1 and DELTA < 1 / 1008   # delta below 1 / (training examples)
 True
 """
 
@@ -12,11 +12,14 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+import torch
 
 from .. import privacy
 from ..data import digits
+from ..device import resolve_device
 from ..dp_sgd import train_dp_sgd
 from ..schedules import constant_schedule, cosine_schedule, linear_schedule, multistep_schedule
+from ..stats import mean_ci, mean_sd, paired_t, seeds_for_difference, tost
 
 # ---------------------------------------------------------------------------
 # Section 2: the accountant
@@ -81,15 +84,56 @@ SAMPLE_RATE = 0.05
 STEPS = 300
 MAX_NORM = 1.0
 HIDDEN = 16
-N_SEEDS = 5
-SEED = 0
-PEAK_LRS = (0.25, 0.5, 1.0, 2.0)
 SCHEDULE_NAMES = ("constant", "cosine", "linear decay", "step")
+# the same grid for every schedule, factors of sqrt(2); every schedule's best must be interior
+PEAK_LRS = tuple(float(v) for v in 2.0 ** np.arange(-2, 2.01, 0.5))
+LARGE_PEAK = max(PEAK_LRS)   # "a large peak rate": the grid's largest, 4x to 8x the tuned ones
+VAL_FRACTION = 0.2           # of each class of the training split, held out to select the peak rates
+SPLIT_SEED = 0
+N_SELECT_SEEDS = 8           # seeds that select, on the validation split ...
+SELECT_SEED = 1
+MIN_SEEDS, MAX_SEEDS = 10, 60  # ... and other seeds that report, on the test split: as many as
+SEED = 0                       # report_seeds asks for, within these bounds
+MARGIN = 0.01                # equivalence margin: one accuracy point (see the chapter)
+
+
+def _split_indices(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Training and validation indices: ``VAL_FRACTION`` of each class, drawn with ``SPLIT_SEED``."""
+    rng = np.random.default_rng(SPLIT_SEED)
+    val = []
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        val.append(rng.permutation(idx)[:int(round(VAL_FRACTION * idx.size))])
+    val = np.sort(np.concatenate(val))
+    return np.setdiff1d(np.arange(y.size), val), val
+
+
+@functools.lru_cache(maxsize=4)
+def _splits(device):
+    from ..data import DigitsSplit
+
+    d = digits(device=device)
+    fit, val = _split_indices(d.y_train.cpu().numpy())
+    fit_t = torch.as_tensor(fit, device=d.x_train.device)
+    val_t = torch.as_tensor(val, device=d.x_train.device)
+    x, y = d.x_train[fit_t], d.y_train[fit_t]
+    return (DigitsSplit(x, y, d.x_train[val_t], d.y_train[val_t], d.classes),
+            DigitsSplit(x, y, d.x_test, d.y_test, d.classes))
 
 
 def data(device=None):
-    """All ten digits, the course's fixed split."""
-    return digits(device=device)
+    """The reporting split: DP-SGD trains on the training split less the validation examples; tests on the test split.
+
+    >>> d = data("cpu"); v = validation_data("cpu")
+    >>> len(d.y_train), len(v.y_test), len(d.y_test)
+    (1008, 250, 539)
+    """
+    return _splits(str(resolve_device(device)))[1]
+
+
+def validation_data(device=None):
+    """The selection split: the same training examples, and the validation examples (from the training split) as 'test'."""
+    return _splits(str(resolve_device(device)))[0]
 
 
 @functools.lru_cache(maxsize=1)
@@ -115,70 +159,172 @@ def make_schedule(name: str, peak_lr: float, total_steps: int = STEPS):
     raise ValueError(f"name must be one of {SCHEDULE_NAMES}, got name={name!r}")
 
 
-def schedule_experiment(device=None, n_seeds: int = N_SEEDS):
-    """DP-SGD with every schedule of ``SCHEDULE_NAMES`` at every peak rate of ``PEAK_LRS``, at (TARGET_EPS, DELTA).
+def _train(split, keys, n_seeds, seed, device):
+    return train_dp_sgd(split, [make_schedule(name, lr) for name, lr in keys], STEPS, SAMPLE_RATE,
+                        noise_multiplier(), MAX_NORM, hidden=HIDDEN, n_seeds=n_seeds, seed=seed, device=device)
+
+
+def selection_experiment(device=None, n_seeds: int = N_SELECT_SEEDS):
+    """Every schedule at every peak rate of ``PEAK_LRS``, on the selection seeds, scored on the validation split.
 
     Returns
     -------
     (pandas.DataFrame, lrlab.dp_sgd.DPRun)
-        The table has one row per (schedule, peak rate): ``schedule, peak_lr, acc_mean,
-        acc_std`` (test accuracy over seeds, std with ddof=1), ``loss_mean``, ``loss_std``
-        (final training loss); the run holds everything else (rows in the table's order).
+        One row per (schedule, peak rate), in the run's order: ``schedule, peak_lr``,
+        ``acc_mean, acc_hw`` (validation accuracy, mean and 95 % t half-width over the
+        selection seeds), ``loss_mean, loss_hw`` (final training loss).
     """
     import pandas as pd
 
     keys = [(name, lr) for lr in PEAK_LRS for name in SCHEDULE_NAMES]
-    run = train_dp_sgd(data(device), [make_schedule(name, lr) for name, lr in keys], STEPS, SAMPLE_RATE,
-                       noise_multiplier(), MAX_NORM, hidden=HIDDEN, n_seeds=n_seeds, seed=SEED, device=device)
+    run = _train(validation_data(device), keys, n_seeds, SELECT_SEED, device)
     rows = []
     for i, (name, lr) in enumerate(keys):
-        acc, loss = run.test_accuracy[i], run.train_loss[i]
-        rows.append({"schedule": name, "peak_lr": lr, "acc_mean": acc.mean(), "acc_std": acc.std(ddof=1),
-                     "loss_mean": loss.mean(), "loss_std": loss.std(ddof=1)})
+        acc, loss = mean_ci(run.test_accuracy[i]), mean_ci(run.train_loss[i])
+        rows.append({"schedule": name, "peak_lr": lr, "acc_mean": acc.mean, "acc_hw": acc.half_width,
+                     "loss_mean": loss.mean, "loss_hw": loss.half_width})
     return pd.DataFrame(rows), run
 
 
-def schedule_summary(table, run) -> dict:
-    """The numbers of section 2.
+def select_peaks(table) -> dict:
+    """``{schedule: peak rate with the best mean validation accuracy}`` (one grid, the same for all)."""
+    return {name: float(table.loc[table[table.schedule == name].acc_mean.idxmax(), "peak_lr"])
+            for name in SCHEDULE_NAMES}
+
+
+def report_seeds(table, run, selected: dict) -> tuple[int, float]:
+    r"""Reporting seeds for 80 % power of the equivalence test at ``MARGIN``, sized on the selection runs.
+
+    For each decaying schedule, the standard deviation over the selection seeds of its
+    validation accuracy minus the constant rate's (both at their selected peak rates,
+    paired) gives the seeds a TOST at level 0.05 needs to declare a true difference of
+    zero equivalent within ``MARGIN`` with power 0.8
+    (:func:`lrlab.stats.seeds_for_difference` with ``effect = MARGIN``, two-sided
+    ``alpha = 0.1``). The largest of the three, within ``[MIN_SEEDS, MAX_SEEDS]``.
+
+    Returns
+    -------
+    (int, float)
+        The seeds, and the largest paired standard deviation (accuracy points).
+    """
+    keys = list(zip(table.schedule, table.peak_lr))
+    acc = {n: 100 * run.test_accuracy[keys.index((n, selected[n]))] for n in SCHEDULE_NAMES}
+    sd = max(float(np.std(acc[n] - acc["constant"], ddof=1)) for n in SCHEDULE_NAMES if n != "constant")
+    need = seeds_for_difference(100 * MARGIN, sd, alpha=0.1, power=0.8)
+    return int(min(max(need, MIN_SEEDS), MAX_SEEDS)), sd
+
+
+def report_keys(selected: dict) -> list:
+    """The reported configurations: every schedule at its selected peak rate, then at ``LARGE_PEAK``."""
+    return [(name, selected[name]) for name in SCHEDULE_NAMES] + [(name, LARGE_PEAK) for name in SCHEDULE_NAMES]
+
+
+def report_experiment(selected: dict, n_seeds: int, device=None):
+    """The configurations of :func:`report_keys` on the reporting seeds (not those that selected), on the test split.
+
+    Every configuration shares seed ``s``'s initialization, Poisson batches and noise
+    (common random numbers), so schedules are compared in pairs.
+    """
+    return _train(data(device), report_keys(selected), n_seeds, SEED, device)
+
+
+def schedule_summary(selected: dict, run) -> dict:
+    r"""The statistics of section 3, from the reporting runs (accuracies in points, 0-100).
 
     Returns
     -------
     dict
-        ``best`` (``{schedule: (peak_lr, acc_mean, acc_std)}`` at its best peak rate);
-        ``top_peak_gain`` (at the largest peak rate: mean over seeds of the paired accuracy
-        gain of the best decaying schedule over constant, and its standard error);
-        ``best_gap`` (best decaying schedule's best accuracy minus constant's best, in
-        accuracy, and the pooled standard error of that difference);
-        ``floor_ratio`` (constant rate: final training loss at the largest peak rate over the lowest
-        final loss of the constant rates);
-        ``drop_at_top`` (``{schedule: best accuracy - accuracy at the largest peak rate}``).
+        ``acc``: ``{schedule: MeanCI}`` of the test accuracy at the selected peak rate;
+        ``vs_constant``: ``{decaying schedule: (PairedTest, Equivalence)}`` of its accuracy minus
+        the constant rate's, both tuned (paired t, and TOST with margin ``MARGIN``);
+        ``step_vs``: ``{cosine, linear decay: PairedTest}`` of the step schedule minus each;
+        ``large_gain``: ``{decaying: PairedTest}`` of its accuracy minus constant's, both at ``LARGE_PEAK``;
+        ``floor_ratio``: MeanCI over seeds of the constant rate's final training loss at
+        ``LARGE_PEAK`` over that at its selected peak; ``large_loss``: ``{decaying: PairedTest}``
+        of the constant rate's final training loss minus the decaying one's at ``LARGE_PEAK``;
+        ``drop``: ``{schedule: MeanCI}`` of the accuracy lost from the selected peak to ``LARGE_PEAK``;
+        ``drop_vs``: ``{decaying: PairedTest}`` of the constant rate's drop minus the decaying one's.
     """
-    best = {}
-    for name in SCHEDULE_NAMES:
-        sub = table[table.schedule == name]
-        row = sub.loc[sub.acc_mean.idxmax()]
-        best[name] = (float(row.peak_lr), float(row.acc_mean), float(row.acc_std))
+    keys = report_keys(selected)
+    acc = {k: 100 * run.test_accuracy[i] for i, k in enumerate(keys)}
+    loss = {k: run.train_loss[i] for i, k in enumerate(keys)}
+    tuned = {name: acc[(name, selected[name])] for name in SCHEDULE_NAMES}
+    large = {name: acc[(name, LARGE_PEAK)] for name in SCHEDULE_NAMES}
     decaying = [n for n in SCHEDULE_NAMES if n != "constant"]
-    top = max(PEAK_LRS)
-    index = {(r.schedule, r.peak_lr): i for i, r in enumerate(table.itertuples())}
-    const_top = run.test_accuracy[index[("constant", top)]]
-    gains = {n: run.test_accuracy[index[(n, top)]] - const_top for n in decaying}
-    best_decay_top = max(decaying, key=lambda n: gains[n].mean())
-    g = gains[best_decay_top]
-    best_decay = max(decaying, key=lambda n: best[n][1])
-    gap = best[best_decay][1] - best["constant"][1]
-    se = np.sqrt((best[best_decay][2] ** 2 + best["constant"][2] ** 2) / run.test_accuracy.shape[1])
-    loss = table[table.schedule == "constant"].set_index("peak_lr").loss_mean
-    return {"best": best, "best_decaying": best_decay, "best_decaying_top": best_decay_top,
-            "top_peak_gain": (float(g.mean()), float(g.std(ddof=1) / np.sqrt(len(g)))),
-            "top_peak_gain_min": float(min(gains[n].mean() for n in decaying)),
-            "best_gap": (float(gap), float(se)), "floor_ratio": float(loss[top] / loss.min()),
-            "drop_at_top": {n: best[n][1] - float(table[(table.schedule == n) & (table.peak_lr == top)].acc_mean.iloc[0])
-                            for n in SCHEDULE_NAMES}}
+    drop = {n: tuned[n] - large[n] for n in SCHEDULE_NAMES}
+    const_loss_large = loss[("constant", LARGE_PEAK)]
+    return {
+        "acc": {n: mean_ci(tuned[n]) for n in SCHEDULE_NAMES},
+        "vs_constant": {n: (paired_t(tuned[n], tuned["constant"]), tost(tuned[n], tuned["constant"], 100 * MARGIN))
+                        for n in decaying},
+        "step_vs": {n: paired_t(tuned["step"], tuned[n]) for n in ("cosine", "linear decay")},
+        "large_acc": {n: mean_ci(large[n]) for n in SCHEDULE_NAMES},
+        "large_gain": {n: paired_t(large[n], large["constant"]) for n in decaying},
+        "floor_ratio": mean_ci(const_loss_large / loss[("constant", selected["constant"])]),
+        "large_loss": {n: paired_t(const_loss_large, loss[(n, LARGE_PEAK)]) for n in decaying},
+        "drop": {n: mean_ci(drop[n]) for n in SCHEDULE_NAMES},
+        "drop_vs": {n: paired_t(drop["constant"], drop[n]) for n in decaying},
+    }
 
 
-def clipping_summary(table, run, summary) -> dict:
-    """Clipping statistics of section 4, over the tuned runs (each schedule at its best peak rate).
+def report_table(selected: dict, summary: dict):
+    """The reported comparison as a table: per schedule, its selected peak rate, test accuracy, and the paired tests."""
+    import pandas as pd
+
+    rows = []
+    for n in SCHEDULE_NAMES:
+        row = {"schedule": n, "selected peak rate": f"{selected[n]:.3g}", "test accuracy (%)": f"{summary['acc'][n]:.1f}"}
+        if n == "constant":
+            row.update({"minus constant (95% CI)": "", "paired t p": "", f"TOST p (±{100 * MARGIN:g})": ""})
+        else:
+            t, e = summary["vs_constant"][n]
+            row.update({"minus constant (95% CI)": f"{t.mean:+.2f} ({t.low:+.2f} to {t.high:+.2f})",
+                        "paired t p": f"{t.p:.2g}", f"TOST p (±{100 * MARGIN:g})": f"{e.p:.2g}"})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("schedule")
+
+
+def verdict(test, equivalence, unit: str = "points") -> str:
+    """What a paired t-test and a TOST (same pairs) allow one to say, as a phrase for the chapter's prose.
+
+    Equivalent and not different: a tie. Different (95 % CI excludes 0): the signed
+    difference with its CI and p, and whether it stays within the margin. Neither:
+    no difference detected, and the largest difference the 95 % CI cannot rule out.
+
+    >>> from lrlab.stats import paired_t, tost
+    >>> a, b = [1.0, 2.1, 2.9, 4.0, 5.1], [1.0, 2.0, 3.0, 4.0, 5.0]
+    >>> verdict(paired_t(a, b), tost(a, b, 1.0))
+    'ties with it: 0.02 (90% CI -0.06 to 0.10, margin ± 1.00, TOST p = 6.3e-06, n = 5) points'
+    >>> c = [2.0, 3.0, 4.2, 5.1, 5.9]
+    >>> verdict(paired_t(c, b), tost(c, b, 0.5))
+    'is ahead: 1.04 (95% CI 0.90 to 1.18, paired t = 20.40, p = 3.4e-05, n = 5) points'
+    >>> verdict(paired_t(c, b), tost(c, b, 2.0)).split("points, ")[1]
+    'yet within ± 2 points (TOST p = 2.3e-05)'
+    >>> d = [1.5, 1.6, 3.5, 3.4, 5.6]
+    >>> verdict(paired_t(d, b), tost(d, b, 0.5))
+    'shows no difference: 0.12 (95% CI -0.59 to 0.83, paired t = 0.47, p = 0.66, n = 5) points; the experiment cannot rule out a difference of 0.83 points'
+    """
+    margin = f"{equivalence.margin:g}"
+    if equivalence.equivalent and not test.significant:
+        return f"ties with it: {equivalence:.2f} {unit}"
+    side = "behind" if test.mean < 0 else "ahead"
+    if test.significant:
+        out = f"is {side}: {test:.2f} {unit}"
+        if equivalence.equivalent:
+            out += f", yet within ± {margin} {unit} (TOST p = {equivalence.p:.2g})"
+        return out
+    worst = max(abs(test.low), abs(test.high))
+    return (f"shows no difference: {test:.2f} {unit}; the experiment cannot rule out a difference of "
+            f"{worst:.2g} {unit}")
+
+
+def interior(selected: dict) -> dict:
+    """``{schedule: True}`` when its selected peak rate has a grid point on either side."""
+    return {n: min(PEAK_LRS) < selected[n] < max(PEAK_LRS) for n in SCHEDULE_NAMES}
+
+
+def clipping_summary(selected: dict, run) -> dict:
+    """Clipping statistics of section 4, over the reporting runs at the selected peak rates.
 
     Returns
     -------
@@ -187,12 +333,46 @@ def clipping_summary(table, run, summary) -> dict:
         ``last_min``, ``last_max`` (fraction clipped at the last step), ``norm_last_min``,
         ``norm_last_max`` (median norm at the last step), and ``rows`` (the runs' indices).
     """
-    index = {(r.schedule, r.peak_lr): i for i, r in enumerate(table.itertuples())}
-    rows = [index[(name, summary["best"][name][0])] for name in SCHEDULE_NAMES]
+    keys = report_keys(selected)
+    rows = [keys.index((name, selected[name])) for name in SCHEDULE_NAMES]
     frac, norm = run.clip_fraction[rows], run.median_norm[rows]
     return {"rows": rows, "first_min": float(frac[:, 0].min()), "norm_first": float(np.median(norm[:, 0])),
             "last_min": float(frac[:, -1].min()), "last_max": float(frac[:, -1].max()),
             "norm_last_min": float(norm[:, -1].min()), "norm_last_max": float(norm[:, -1].max())}
+
+
+def batch_moments(run, n_train: int) -> dict:
+    r"""Mean and variance of the Poisson batch sizes against Binomial(N, q), as z-scores.
+
+    With :math:`m` independent batches, the sample mean has standard error
+    :math:`\sqrt{v/m}` with :math:`v = Nq(1-q)`, and the sample variance
+    :math:`\sqrt{(\mu_4 - v^2 (m-3)/(m-1))/m}`, with the binomial fourth central moment
+    :math:`\mu_4 = v^2\,(3 + (1 - 6q(1-q))/v)`. For a correct sampler both z-scores are
+    about standard normal.
+
+    Returns
+    -------
+    dict
+        ``mean, var`` (measured), ``mean_theory, var_theory``, ``z_mean, z_var``, ``m``.
+    """
+    sizes = np.asarray(run.batch_sizes, dtype=np.float64).ravel()
+    m, q = sizes.size, SAMPLE_RATE
+    mean, var = n_train * q, n_train * q * (1 - q)
+    mu4 = var ** 2 * (3 + (1 - 6 * q * (1 - q)) / var)
+    se_var = np.sqrt((mu4 - var ** 2 * (m - 3) / (m - 1)) / m)
+    return {"mean": float(sizes.mean()), "var": float(sizes.var(ddof=1)), "mean_theory": mean, "var_theory": var,
+            "z_mean": float((sizes.mean() - mean) / np.sqrt(var / m)), "z_var": float((sizes.var(ddof=1) - var) / se_var),
+            "m": int(m)}
+
+
+def moving_average(x, width: int = 15) -> np.ndarray:
+    r"""Mean of each ``width`` consecutive values, :math:`\frac1w\sum_{j<w} x_{t+j}` (``len(x) - width + 1`` values).
+
+    >>> moving_average([1.0, 2.0, 3.0, 4.0], width=2).tolist()
+    [1.5, 2.5, 3.5]
+    """
+    x = np.asarray(x, dtype=np.float64)
+    return np.convolve(x, np.ones(width) / width, mode="valid")
 
 
 # ---------------------------------------------------------------------------
@@ -201,9 +381,10 @@ def clipping_summary(table, run, summary) -> dict:
 CLIP_NORMS = (0.05, 0.1)   # both below every per-example norm met in training
 CLIP_PRODUCT = 0.2         # eta * C, the same for both runs
 CLIP_STEPS = 150
+CLIP_SEEDS = 5
 
 
-def clipping_experiment(device=None, n_seeds: int = N_SEEDS) -> dict:
+def clipping_experiment(device=None, n_seeds: int = CLIP_SEEDS) -> dict:
     r"""Two runs with the same :math:`\eta C` and the same random numbers, one per ``CLIP_NORMS``.
 
     When every per-example gradient is clipped, the update
