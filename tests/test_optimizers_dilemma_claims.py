@@ -117,17 +117,20 @@ def test_check_rejects_a_recursion_with_the_noise_variance_off_by_five_percent(m
     assert 0.02 < table.attrs["detectable_99"] < 0.05
 
 
+@pytest.mark.slow
 def test_bonferroni_check_false_alarm_rate_is_at_most_alpha():
     """'a correct recursion fails this check with probability at most alpha, however correlated the z-scores are':
-    the whole check (simulate, z at checkpoints, Bonferroni threshold) repeated on independent seeds of a small
-    model, at alpha = 0.05 where a false-alarm rate can be measured, fires on at most alpha of them."""
+    the whole check (simulate with the chapter's number of seeds, z at checkpoints, Bonferroni threshold) repeated
+    on 400 independent seed sets of a small model, at alpha = 0.05 where a false-alarm rate can be measured, fires
+    on at most alpha of them, within binomial error. (With 300 seeds instead of 4000 the rate measured over 3000
+    repetitions was 6%: the normal approximation of the z-scores needs the chapter's sample size.)"""
     small = ex.chapter1_nqm(dim=3)
     schedule = S.polynomial_schedule(0.5, 40, power=1.0)
     truth = small.expected_loss(schedule, 40)
     steps, alpha, reps = (10, 20, 40), 0.05, 400
     c = ex.bonferroni_threshold(len(steps), alpha)
     fired = sum(
-        np.abs(ex.checkpoint_z(small.simulate(schedule, 40, n_seeds=300, seed=1000 + r, device="cpu"), truth,
+        np.abs(ex.checkpoint_z(small.simulate(schedule, 40, n_seeds=ex.MC_SEEDS, seed=1000 + r, device="cpu"), truth,
                                steps)).max() >= c
         for r in range(reps)
     )
