@@ -84,7 +84,7 @@ def test_recursion_passes_the_bonferroni_check(nqm, mc_check):
     runs, table = mc_check
     exact = table.set_index("recursion").loc["exact"]
     assert table.attrs["m"] == len(ex.MC_CHECKPOINTS) * len(runs) == 20
-    assert exact.threshold == pytest.approx(ex.bonferroni_threshold(20, 1e-3))
+    assert exact.threshold == pytest.approx(ex.bonferroni_z(20, 1e-3))
     assert exact.max_abs_z < exact.threshold and exact.passes
     for name, (truth, mc) in runs.items():
         assert np.abs(ex.checkpoint_z(mc, truth)).max() <= exact.max_abs_z + 1e-12
@@ -128,7 +128,7 @@ def test_bonferroni_check_false_alarm_rate_is_at_most_alpha():
     schedule = S.polynomial_schedule(0.5, 40, power=1.0)
     truth = small.expected_loss(schedule, 40)
     steps, alpha, reps = (10, 20, 40), 0.05, 400
-    c = ex.bonferroni_threshold(len(steps), alpha)
+    c = ex.bonferroni_z(len(steps), alpha)
     fired = sum(
         np.abs(ex.checkpoint_z(small.simulate(schedule, 40, n_seeds=ex.MC_SEEDS, seed=1000 + r, device="cpu"), truth,
                                steps)).max() >= c
@@ -153,7 +153,7 @@ def test_detection_power_and_checkpoint_z_by_hand():
     with pytest.raises(ValueError, match="within"):
         ex.checkpoint_z(mc, [1.0, 0.5, 0.4], steps=(3,))
     with pytest.raises(ValueError, match="alpha"):
-        ex.bonferroni_threshold(3, alpha=1.5)
+        ex.bonferroni_z(3, alpha=1.5)
 
 
 def test_max_abs_z_rejects_bad_input():
@@ -193,7 +193,7 @@ def test_noise_floor_matches_monte_carlo_within_sampling_error(nqm):
     exceed with probability at most 0.001 (the Bonferroni rule of section 3).'"""
     table = ex.noise_floor_table(nqm)
     assert table.attrs["device"] in ("cpu",) or table.attrs["device"].startswith("cuda")
-    threshold = ex.bonferroni_threshold(len(table), ex.MC_ALPHA)
+    threshold = ex.bonferroni_z(len(table), ex.MC_ALPHA)
     assert (table["z"].abs() < threshold).all(), table[["lr", "formula", "monte_carlo", "stderr", "z"]]
 
 

@@ -40,7 +40,7 @@ from ..schedules import (
     step_schedule,
     wsd_schedule,
 )
-from ..stats import max_abs_z  # noqa: F401  (the chapter's Monte Carlo check)
+from ..stats import bonferroni_z, max_abs_z  # noqa: F401  (the chapter's Monte Carlo check)
 from ..torch_adapter import torch_lr_trace
 from ..training import full_batch_loss, tiny_mlp, tiny_regression, train_with_schedule  # noqa: F401
 
@@ -74,7 +74,7 @@ __all__ = [
     "family_grid",
     "stability_table",
     "mc_schedules",
-    "bonferroni_threshold",
+    "bonferroni_z",
     "checkpoint_z",
     "detection_power",
     "misspecified_noise",
@@ -356,40 +356,6 @@ def noise_floor_table(
     return table
 
 
-def bonferroni_threshold(m: int, alpha: float = MC_ALPHA) -> float:
-    r"""The |z| threshold for ``m`` comparisons at family-wise false-alarm probability ``alpha``.
-
-    :math:`c = \Phi^{-1}(1 - \alpha / (2m))`. If each of ``m`` z-scores is standard
-    normal, the union bound (Bonferroni) gives
-    :math:`P(\max_k |z_k| \ge c) \le m \cdot 2(1 - \Phi(c)) = \alpha`, whatever the
-    correlation between them. (``lrlab.stats`` may carry the same function as
-    ``bonferroni_z``; this one keeps the chapter self-contained.)
-
-    Parameters
-    ----------
-    m : int
-        Number of z-scores compared.
-    alpha : float
-        Family-wise false-alarm probability, in (0, 1).
-
-    Returns
-    -------
-    float
-
-    >>> round(bonferroni_threshold(20), 2), round(bonferroni_threshold(2000), 2)
-    (4.06, 5.03)
-    >>> round(bonferroni_threshold(1, alpha=0.05), 2)
-    1.96
-    """
-    from scipy.stats import norm
-
-    m = check_int("m", m, minimum=1)
-    alpha = check_finite("alpha", alpha)
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be in (0, 1), got alpha={alpha!r}")
-    return float(norm.isf(alpha / (2 * m)))
-
-
 def checkpoint_z(mc: MonteCarloResult, exact, steps=MC_CHECKPOINTS) -> np.ndarray:
     r"""The z-scores :math:`(\bar L_t - \mathbb E[L_t]) / \mathrm{se}_t` of a Monte Carlo run at chosen steps.
 
@@ -502,7 +468,7 @@ def monte_carlo_check(
     compared at ``steps`` with (i) the exact recursion and (ii) the recursions of
     models whose noise variance is off by the factors ``wrong_noise``. The
     recursion passes when the largest of the :math:`m = ` ``len(schedules) * len(steps)``
-    values of :math:`|z|` stays below :func:`bonferroni_threshold` ``(m, alpha)``,
+    values of :math:`|z|` stays below :func:`lrlab.stats.bonferroni_z` ``(m, alpha)``,
     so a correct recursion fails with probability at most ``alpha``. For each wrong
     recursion, :func:`detection_power` bounds from below the probability that
     the check catches it, from its error in standard errors.
@@ -546,7 +512,7 @@ def monte_carlo_check(
     schedules = mc_schedules(total_steps=total_steps) if schedules is None else dict(schedules)
     total_steps = check_int("total_steps", total_steps, minimum=1)
     m = len(schedules) * len(steps)
-    threshold = bonferroni_threshold(m, alpha)
+    threshold = bonferroni_z(m, alpha)
     models = {"exact": nqm, **{f"noise variance x{f:g}": misspecified_noise(nqm, f) for f in wrong_noise}}
     runs, z, shift, rel = {}, {k: [] for k in models}, {k: [] for k in models}, {k: [] for k in models}
     idx = np.asarray(steps, dtype=int)
