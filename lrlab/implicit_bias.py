@@ -36,6 +36,8 @@ from .nqm import rates_of
 
 __all__ = [
     "separable_data",
+    "separable_data_with_gap",
+    "margin_ratios",
     "hard_margin_svm",
     "hard_margin_svm_sklearn",
     "logistic_gd",
@@ -100,6 +102,85 @@ def separable_data(n: int = 40, spread: float = 1.2, width: float = 0.25, seed: 
             pos.append(x)
     pos = np.array(pos)
     return np.vstack([pos, -pos]), np.r_[np.ones(n // 2), -np.ones(n // 2)]
+
+
+def separable_data_with_gap(n: int = 40, gap: float = 2.0, support=(0.5, 0.25), spread: float = 1.2,
+                            width: float = 0.25, seed: int = 0):
+    r"""Mirrored 2-D data with one support vector and every other example at least ``gap`` times as far.
+
+    The positive examples are the point ``support`` (:math:`x_s`) and ``n/2 - 1``
+    points of the tilted cloud of :func:`separable_data`, each kept only if
+    :math:`x^\top x_s \ge \mathrm{gap}\,\|x_s\|^2`; the negative examples are
+    their mirror images. Then :math:`\hat w = x_s/\|x_s\|^2` is feasible and no
+    shorter vector is (the constraint of :math:`x_s` alone needs
+    :math:`\|w\| \ge 1/\|x_s\|`), so it *is* the hard-margin SVM, with the
+    single support vector :math:`x_s`, and every other margin
+    :math:`y_n x_n^\top\hat w \ge \mathrm{gap}`. In the analysis of Soudry et al.
+    (2018) an example of margin ratio :math:`r` contributes to the bounded
+    part :math:`\rho(t)` a term that settles like :math:`t^{1-r}`, so a gap of 2
+    lets the asymptotic regime appear within :math:`10^3`-:math:`10^4` steps.
+
+    Parameters
+    ----------
+    n : int
+        Number of examples (even, >= 4).
+    gap : float
+        Smallest margin ratio of the non-support examples (> 1).
+    support : sequence of two floats
+        The positive support vector :math:`x_s`.
+    spread, width : float
+        Standard deviations of the cloud along and across the direction :math:`(1, 2)/\sqrt5`.
+    seed : int
+
+    Returns
+    -------
+    X : numpy.ndarray, shape (n, 2)
+    y : numpy.ndarray, shape (n,)
+
+    >>> X, y = separable_data_with_gap(n=10, gap=2.0)
+    >>> w = np.array([0.5, 0.25]) / 0.3125
+    >>> r = margin_ratios(X, y, w)
+    >>> float(r.min()), bool(np.sort(r)[2] >= 2.0)   # one support vector (twice: it is mirrored), the rest >= 2
+    (1.0, True)
+    """
+    n = check_int("n", n, minimum=4)
+    if n % 2:
+        raise ValueError(f"n must be even (the data are mirrored), got n={n!r}")
+    gap = float(gap)
+    if not gap > 1:
+        raise ValueError(f"gap must be > 1, got gap={gap!r}")
+    spread = check_positive("spread", spread)
+    width = check_positive("width", width)
+    xs = np.asarray(support, dtype=np.float64)
+    if xs.shape != (2,) or not np.all(np.isfinite(xs)) or not np.any(xs):
+        raise ValueError(f"support must be a non-zero finite 2-vector, got support={support!r}")
+    rng = np.random.default_rng(seed)
+    along = np.array([1.0, 2.0]) / np.sqrt(5.0)
+    across = np.array([along[1], -along[0]])
+    pos = [xs]
+    for _ in range(100_000):
+        if len(pos) == n // 2:
+            break
+        x = np.array([1.5, 0.0]) + rng.normal() * spread * along + rng.normal() * width * across
+        if x @ xs >= gap * (xs @ xs):
+            pos.append(x)
+    else:
+        raise ValueError(f"could not draw {n // 2 - 1} points with margin ratio >= {gap}: lower gap")
+    pos = np.array(pos)
+    return np.vstack([pos, -pos]), np.r_[np.ones(n // 2), -np.ones(n // 2)]
+
+
+def margin_ratios(X, y, w) -> np.ndarray:
+    r"""Margins :math:`y_n x_n^\top w` divided by the smallest one (1 at the support vectors).
+
+    >>> margin_ratios([[1.0, 0.0], [-3.0, 0.0]], [1.0, -1.0], [1.0, 0.0]).tolist()
+    [1.0, 3.0]
+    """
+    X, y = _check_data(X, y)
+    m = y * (X @ np.asarray(w, dtype=np.float64))
+    if m.min() <= 0:
+        raise ValueError("w does not separate the data")
+    return m / m.min()
 
 
 def hard_margin_svm(X, y) -> np.ndarray:

@@ -44,6 +44,7 @@ __all__ = [
     "bound_vs_lr",
     "optimal_variance",
     "optimal_lr",
+    "optimal_lr_discrete",
     "grid_search_lr",
 ]
 
@@ -238,6 +239,21 @@ def optimal_lr(h, prior_var, lam, sigma2, batch_size: int = 1) -> float:
     sigma2 = check_positive("sigma2", sigma2)
     batch_size = check_int("batch_size", batch_size, minimum=1)
     return 2.0 * h * batch_size * optimal_variance(h, prior_var, lam) / sigma2
+
+
+def optimal_lr_discrete(h, prior_var, lam, sigma2, batch_size: int = 1) -> float:
+    r"""The rate whose *discrete* SGD stationary variance :math:`\eta\sigma^2/(hB(2-\eta h))` is :math:`v^*`.
+
+    Solving :math:`\eta\sigma^2/(hB(2-\eta h)) = v^*` gives
+    :math:`\eta_d = \eta^*/(1 + \eta^* h/2)`, with :math:`\eta^*` from
+    :func:`optimal_lr` (the SDE's stationary variance): the SDE overestimates
+    the best rate by the relative :math:`\eta^* h/2`.
+
+    >>> round(optimal_lr_discrete(h=2.0, prior_var=0.5, lam=4.0, sigma2=0.4), 6)   # 1 / (1 + 1)
+    0.5
+    """
+    eta = optimal_lr(h, prior_var, lam, sigma2, batch_size)
+    return eta / (1.0 + eta * h / 2)
 
 
 def grid_search_lr(lr_grid, *, h, sigma2, batch_size: int = 1, **bound_kwargs):

@@ -44,11 +44,13 @@ from .nqm import rates_of
 __all__ = [
     "temperature",
     "stationary_variance",
+    "discrete_stationary_variance",
     "relaxation_time",
     "variance_ode",
     "adiabatic_variance",
     "VarianceMC",
     "simulate_variance",
+    "simulate_stationary_variance",
 ]
 
 
@@ -105,6 +107,23 @@ def stationary_variance(lr, h, sigma2, batch_size: int = 1):
     """
     h = check_positive_array("h", h)
     out = np.asarray(temperature(lr, sigma2, batch_size)) / h
+    return float(out) if out.ndim == 0 else out
+
+
+def discrete_stationary_variance(lr, h, sigma2, batch_size: int = 1):
+    r"""Fixed point of the exact SGD recursion, :math:`v_d = \eta\sigma^2/(hB(2-\eta h))`, for :math:`0 < \eta h < 2`.
+
+    It exceeds the SDE's :math:`v_\infty` by the factor :math:`2/(2-\eta h)`,
+    a relative :math:`\eta h/2` to first order.
+
+    >>> round(discrete_stationary_variance(0.1, h=1.0, sigma2=1.0), 6)   # 0.1 / 1.9
+    0.052632
+    """
+    lr = check_positive_array("lr", lr)
+    h = check_positive_array("h", h)
+    if np.any(lr * h >= 2):
+        raise ValueError(f"lr * h must be below 2 (stability), got lr={lr!r}, h={h!r}")
+    out = np.asarray(stationary_variance(lr, h, sigma2, batch_size)) * 2 / (2 - lr * h)
     return float(out) if out.ndim == 0 else out
 
 
@@ -206,6 +225,7 @@ class VarianceMC:
     stderr: np.ndarray
     n_seeds: int
     device: str
+    steps: np.ndarray | None = None
 
 
 def simulate_variance(
@@ -219,6 +239,7 @@ def simulate_variance(
     n_seeds: int = 4000,
     seed: int = 0,
     device=None,
+    record=None,
 ) -> VarianceMC:
     r"""Discrete SGD, :math:`\theta_{t+1} = (1-\eta_t h)\theta_t - \eta_t\xi_t`, on ``n_seeds`` copies at once.
 
@@ -240,11 +261,15 @@ def simulate_variance(
     seed : int
         Seed of a private torch generator.
     device : str or torch.device, optional
+    record : array_like of int, optional
+        Steps (in 0..T, increasing) at which to average; default every step.
+        Averaging costs as much as a step, so a sparse record halves the time.
 
     Returns
     -------
     VarianceMC
-        ``mean`` and ``stderr`` of :math:`\theta_t^2`, shape ``(T + 1, n_coords)``.
+        ``mean`` and ``stderr`` of :math:`\theta_t^2`, shape ``(T + 1, n_coords)``,
+        or ``(len(record), n_coords)`` with ``steps`` the recorded steps.
 
     >>> mc = simulate_variance([0.1] * 300, h=1.0, sigma2=1.0, theta0=0.0, n_seeds=20000, device="cpu")
     >>> bool(abs(mc.mean[-1, 0] - 0.1 / 1.9) < 4 * mc.stderr[-1, 0])   # the discrete fixed point
@@ -263,21 +288,90 @@ def simulate_variance(
     theta = torch.as_tensor(np.broadcast_to(np.asarray(theta0, dtype=np.float64), h_arr.shape).copy(),
                             dtype=torch.float32, device=dev).expand(n_seeds, -1).clone()
     steps = lrs.shape[0]
-    means = torch.empty(steps + 1, h_arr.size, dtype=torch.float64, device=dev)
+    wanted = np.arange(steps + 1) if record is None else np.asarray(record, dtype=int).ravel()
+    if wanted.size == 0 or wanted.min() < 0 or wanted.max() > steps or np.any(np.diff(wanted) <= 0):
+        raise ValueError(f"record must hold increasing steps in 0..{steps}, got record={record!r}")
+    slot = np.full(steps + 1, -1)
+    slot[wanted] = np.arange(wanted.size)
+    means = torch.empty(wanted.size, h_arr.size, dtype=torch.float64, device=dev)
     sqs = torch.empty_like(means)
     sq = theta * theta
-    torch.mean(sq, 0, dtype=torch.float64, out=means[0])
-    torch.mean(sq * sq, 0, dtype=torch.float64, out=sqs[0])
+
+    def average(t):
+        if slot[t] >= 0:
+            torch.mul(theta, theta, out=sq)
+            torch.mean(sq, 0, dtype=torch.float64, out=means[slot[t]])
+            sq.mul_(sq)
+            torch.mean(sq, 0, dtype=torch.float64, out=sqs[slot[t]])
+
+    average(0)
     noise = torch.empty_like(theta)
+    lr_t = torch.as_tensor(lrs, dtype=torch.float32, device=dev)[:, None]
+    shrink = 1.0 - lr_t * ht  # (T, n_coords): the factor 1 - eta_t h of every step
+    kick = -lr_t * scale  # and the noise's factor -eta_t sigma / sqrt(B)
     for t in range(steps):
-        lr = float(lrs[t])
         torch.randn(theta.shape, generator=gen, dtype=torch.float32, device=dev, out=noise)
-        noise.mul_(scale)
-        theta.mul_(1.0 - lr * ht).sub_(noise, alpha=lr)
-        torch.mul(theta, theta, out=sq)
-        torch.mean(sq, 0, dtype=torch.float64, out=means[t + 1])
-        sq.mul_(sq)
-        torch.mean(sq, 0, dtype=torch.float64, out=sqs[t + 1])
+        theta.mul_(shrink[t]).addcmul_(noise, kick[t])
+        average(t + 1)
     mean = means.cpu().numpy()
     var = np.maximum(sqs.cpu().numpy() - mean**2, 0.0) * n_seeds / (n_seeds - 1)
-    return VarianceMC(mean=mean, stderr=np.sqrt(var / n_seeds), n_seeds=n_seeds, device=str(dev))
+    return VarianceMC(mean=mean, stderr=np.sqrt(var / n_seeds), n_seeds=n_seeds, device=str(dev),
+                      steps=None if record is None else wanted)
+
+
+def simulate_stationary_variance(lrs, *, h: float, sigma2: float, batch_size: int = 1, n_chains: int = 1000,
+                                 n_steps: int = 10_000, burn_in: int = 200, seed: int = 0, device=None) -> np.ndarray:
+    r"""Time average of :math:`\theta_t^2` of SGD at each constant rate, one value per chain: the stationary variance measured.
+
+    Every chain starts at :math:`\theta = 0`, runs ``burn_in`` steps, then
+    averages :math:`\theta_t^2` over ``n_steps`` steps. Chains are independent,
+    so the mean over chains with a t interval is an honest estimate of the
+    stationary variance, whatever the autocorrelation within a chain. All the
+    rates share the noise :math:`\xi_t` of a chain (common random numbers), so
+    differences between rates are measured far more precisely than the rates'
+    own values.
+
+    Parameters
+    ----------
+    lrs : array_like
+        Constant rates with :math:`0 < \eta h < 2`.
+    h, sigma2 : float
+        Curvature and per-example gradient variance.
+    batch_size : int
+    n_chains, n_steps, burn_in : int
+        Chains (>= 2), averaged steps (>= 1) and discarded steps per chain;
+        ``burn_in`` should be several relaxation times :math:`1/(2h\eta)`.
+    seed : int
+    device : str or torch.device, optional
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_chains, len(lrs))
+
+    >>> m = simulate_stationary_variance([0.1], h=1.0, sigma2=1.0, n_chains=200, n_steps=2000, device="cpu")
+    >>> bool(abs(m.mean() - 0.1 / 1.9) < 4 * m.std() / np.sqrt(200))   # the discrete fixed point
+    True
+    """
+    lrs = check_positive_array("lrs", lrs).ravel()
+    h = float(check_positive_array("h", h))
+    if np.any(lrs * h >= 2):
+        raise ValueError(f"lrs * h must be below 2 (stability), got max lr {lrs.max()!r} with h={h!r}")
+    sigma2 = float(check_positive_array("sigma2", sigma2))
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    n_chains = check_int("n_chains", n_chains, minimum=2)
+    n_steps = check_int("n_steps", n_steps, minimum=1)
+    burn_in = check_int("burn_in", burn_in, minimum=0)
+    dev = resolve_device(device)
+    gen = torch.Generator(device=dev).manual_seed(int(seed))
+    rate = torch.as_tensor(lrs, dtype=torch.float64, device=dev)
+    shrink = 1.0 - rate * h
+    kick = rate * np.sqrt(sigma2 / batch_size)
+    theta = torch.zeros(n_chains, lrs.size, dtype=torch.float64, device=dev)
+    total = torch.zeros_like(theta)
+    noise = torch.empty(n_chains, 1, dtype=torch.float32, device=dev)
+    for t in range(burn_in + n_steps):
+        torch.randn(noise.shape, generator=gen, dtype=torch.float32, device=dev, out=noise)
+        theta.mul_(shrink).sub_(noise.double() * kick)
+        if t >= burn_in:
+            total.addcmul_(theta, theta)
+    return (total / n_steps).cpu().numpy()

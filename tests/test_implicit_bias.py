@@ -123,3 +123,24 @@ def test_torch_on_gpu_matches_numpy(data):
     _, a = ib.logistic_gd(X, y, np.ones(200), 200, record=[200])
     _, b = ib.logistic_gd_torch(X, y, np.ones(200), 200, record=[200], device="cuda")
     np.testing.assert_allclose(a, b, rtol=1e-10)
+
+
+@pytest.mark.parametrize("gap, seed", [(1.5, 0), (2.0, 1), (3.0, 2)])
+def test_gap_data_have_the_closed_form_svm_and_the_gap(gap, seed):
+    X, y = ib.separable_data_with_gap(n=16, gap=gap, support=(0.5, 0.25), seed=seed)
+    np.testing.assert_allclose(X[:8], -X[8:])
+    w = ib.hard_margin_svm(X, y)
+    np.testing.assert_allclose(w, np.array([0.5, 0.25]) / 0.3125, rtol=1e-6)
+    r = np.sort(ib.margin_ratios(X, y, w))
+    assert r[:2] == pytest.approx([1.0, 1.0], abs=1e-6) and r[2] >= gap - 1e-9
+
+
+def test_gap_data_reject_bad_arguments():
+    with pytest.raises(ValueError, match="gap"):
+        ib.separable_data_with_gap(gap=1.0)
+    with pytest.raises(ValueError, match="support"):
+        ib.separable_data_with_gap(support=(0.0, 0.0))
+    with pytest.raises(ValueError, match="lower gap"):
+        ib.separable_data_with_gap(gap=50.0)
+    with pytest.raises(ValueError, match="separate"):
+        ib.margin_ratios([[1.0, 0.0], [-1.0, 0.0]], [1.0, -1.0], [-1.0, 0.0])

@@ -81,3 +81,15 @@ def test_more_data_means_a_smaller_optimal_rate():
 def test_bad_input_names_the_argument(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_discrete_optimum_makes_the_discrete_stationary_variance_optimal():
+    """eta_d = eta*/(1 + eta* h/2) solves eta sigma^2 / (h B (2 - eta h)) = v*."""
+    from lrlab import sde
+
+    h, s2, lam, sigma2, B = 2.0, 1.0, 155.0, 4.0, 32
+    eta_d = pb.optimal_lr_discrete(h, s2, lam, sigma2, B)
+    assert sde.discrete_stationary_variance(eta_d, h, sigma2, B) == pytest.approx(pb.optimal_variance(h, s2, lam),
+                                                                                rel=1e-12)
+    eta = pb.optimal_lr(h, s2, lam, sigma2, B)
+    assert eta_d < eta and eta / eta_d - 1 == pytest.approx(eta * h / 2, rel=1e-12)

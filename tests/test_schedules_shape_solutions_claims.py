@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 import lrlab.chapters.schedules_shape_solutions as c4
+from scipy import stats
+
 from lrlab import implicit_bias, pac_bayes, sde
 
 pytestmark = pytest.mark.slow
@@ -31,33 +33,103 @@ def sde_sum(sde_runs):
     return c4.sde_summary(sde_runs)
 
 
-def test_monte_carlo_agrees_with_exact_recursion(sde_sum):
-    """'The simulation agrees with the exact discrete recursion of chapter 1 within sampling error.'"""
-    # largest |z| over 2 schedules x 2 coordinates x 6000 correlated steps
-    assert sde_sum["max_z"] < 5.0  # measured 3.56 on CPU, 4.78 on a CUDA GPU (another random stream)
+def test_monte_carlo_agrees_with_exact_recursion_at_the_bonferroni_threshold(sde_sum):
+    """'if the recursion is right the largest |z| exceeds z* = ... with probability at most 0.001 (Bonferroni);
+    we measure ...'."""
+    assert sde_sum["n_compared"] == 3 * len(c4.sde_checkpoints()) * len(c4.SDE_H) == 72
+    assert sde_sum["z_star"] == pytest.approx(stats.norm.isf(c4.SDE_FWER / (2 * 72)))
+    assert sde_sum["max_z"] < sde_sum["z_star"]
+
+
+def test_monte_carlo_check_catches_a_five_percent_error(sde_sum):
+    """'against a variance 5 % too high the largest |z| is ..., and against one 5 % too low ..., both above z*'."""
+    assert c4.SDE_WRONG == 0.05
+    assert sde_sum["wrong_z_high"] > sde_sum["z_star"]
+    assert sde_sum["wrong_z_low"] > sde_sum["z_star"]
+
+
+def test_checkpoints_are_well_separated_for_the_stiff_coordinate():
+    """The checkpoints are 500 steps apart, at least two relaxation times of the stiff coordinate at any rate."""
+    assert c4.SDE_CHECK_EVERY >= 2 * sde.relaxation_time(c4.SDE_FLOOR_LR, max(c4.SDE_H))
+    assert c4.SDE_CHECK_EVERY % c4.SDE_RECORD_EVERY == 0
 
 
 def test_ode_within_eta_h_over_two_of_the_recursion(sde_sum):
-    """'the ODE differs from that recursion by at most ..., a relative gap of order eta h / 2.'"""
+    """'The ODE differs from the recursion by at most ..., as expected for a relative gap of order eta h / 2.'"""
     bound = c4.SDE_PEAK_LR * max(c4.SDE_H) / 2
     assert sde_sum["max_ode_gap"] <= bound * 1.001
     assert sde_sum["max_ode_gap"] > 0.5 * bound
 
 
-def test_lag_matches_epsilon(sde_sum):
-    """Table: 'predicted lag epsilon at the end' vs 'measured v / v_inf - 1'."""
-    np.testing.assert_allclose(sde_sum["lag_end"], sde_sum["eps_end"], rtol=0.02)
-    stiff, flat = sde_sum["lag_end"]
-    assert stiff < 0.15 < 0.5 < flat  # 'The stiff coordinate tracks the slow decay; the flat one lags.'
+@pytest.fixture(scope="module")
+def lags():
+    return c4.lag_table().set_index(["schedule", "h"])
+
+
+def test_lag_formula_is_exact_for_a_geometric_decay(lags, sde_sum):
+    """'On the geometric decay formula and ODE agree at the end to ... % (stiff) and ... % (flat), even at a lag
+    near 100 %: necessarily, since the formula is exact there; the flat coordinate misses the 10 % only during its
+    start-up transient.'"""
+    stiff, flat = lags.loc[("geometric decay", 1.0)], lags.loc[("geometric decay", 0.1)]
+    assert abs(stiff.eps_end / stiff.lag_end - 1) < 0.005
+    assert abs(flat.eps_end / flat.lag_end - 1) < 0.001 and flat.lag_end > 0.9
+    assert stiff.share_ok == 1.0
+    assert flat.last_ok_step == c4.SDE_STEPS - 1
+    assert 0 <= flat.last_bad_step < 4 * sde.relaxation_time(c4.SDE_PEAK_LR, 0.1)  # only in the start-up transient
+    assert stiff.last_bad_step == -1
+    # exactness: eps = k / (2 h eta) solves d eps/dt = k (1 + eps) - 2 h eta eps for eta = eta0 exp(-k t)
+    k = -np.log(c4.SDE_FLOOR_LR / c4.SDE_PEAK_LR) / c4.SDE_STEPS
+    eta = c4.SDE_PEAK_LR * np.exp(-k * np.linspace(0, c4.SDE_STEPS, 7))
+    for h in c4.SDE_H:
+        eps = k / (2 * h * eta)
+        np.testing.assert_allclose(k * eps, k * (1 + eps) - 2 * h * eta * eps, rtol=1e-12)
+    # and the Monte Carlo confirms the ODE lag within its 95 % interval widened to the Bonferroni level
+    widen = sde_sum["z_star"] / 1.96
+    mc, hw = sde_sum["mc_lag_end"]["geometric decay"], sde_sum["mc_lag_hw"]["geometric decay"]
+    assert np.all(np.abs(mc - [stiff.lag_end, flat.lag_end]) < widen * hw)
+
+
+def test_lag_formula_breaks_where_cosine_and_polynomial_decays_level_off(lags, sde_sum):
+    """'In the stiff direction it holds up to step ... of the cosine (eps = ...) and step ... of the polynomial
+    decay; after that both decays flatten ... at the end the formula says ... % where the variance is ... % above its
+    stationary level (Monte Carlo: ... ± ... %).'"""
+    for name in ("cosine decay", "polynomial decay"):
+        row = lags.loc[(name, 1.0)]
+        assert 0.8 * c4.SDE_STEPS < row.last_ok_step < 0.95 * c4.SDE_STEPS  # holds for most of the decay ...
+        assert row.eps_end < 0.01 * row.lag_end  # ... and misses the final lag by far more than 10 %
+        assert 0.05 < row.eps_at_last_ok < 0.15  # where it breaks, the lag is small: eps << 1 is not enough
+    stiff_mc = sde_sum["mc_lag_end"]["cosine decay"][0]
+    hw = sde_sum["mc_lag_hw"]["cosine decay"][0]
+    assert stiff_mc - hw > 10 * lags.loc[("cosine decay", 1.0)].eps_end  # the Monte Carlo rejects the formula
+    assert abs(stiff_mc - lags.loc[("cosine decay", 1.0)].lag_end) < sde_sum["z_star"] / 1.96 * hw
+
+
+def test_lag_formula_fails_in_the_flat_direction(lags, sde_sum):
+    """'In the flat direction ... the formula is within 10 % on only ... % of the cosine's steps and at the end
+    predicts ... % for a lag of ... % (Monte Carlo ... ± ... %).'"""
+    cos = lags.loc[("cosine decay", 0.1)]
+    assert cos.share_ok < 0.1
+    assert cos.lag_end > 1.0 and cos.eps_end < 0.01
+    assert lags.loc[("polynomial decay", 0.1)].share_ok < 0.8
+    flat_mc, hw = sde_sum["mc_lag_end"]["cosine decay"][1], sde_sum["mc_lag_hw"]["cosine decay"][1]
+    assert flat_mc - hw > 100 * cos.eps_end
+    assert abs(flat_mc - cos.lag_end) < sde_sum["z_star"] / 1.96 * hw
+
+
+def test_lag_table_uses_the_stated_tolerances():
+    """'within 10 % of the exact lag' on the steps 'where the lag is at least 1 %'."""
+    assert c4.SDE_LAG_TOL == 0.10 and c4.SDE_LAG_MIN == 0.01
 
 
 def test_quench_relaxation_rate_from_monte_carlo(sde_sum):
-    """Table: 'predicted relaxation rate 2 h eta_1' vs 'fitted from Monte Carlo after the quench'."""
-    np.testing.assert_allclose(sde_sum["decay_mc"], sde_sum["decay_pred"], rtol=0.1)
+    """Table: 'predicted relaxation rate 2 h eta_1' vs 'fitted from Monte Carlo (95 % CI)': inside the interval."""
+    assert np.all(np.abs(sde_sum["decay_mc"] - sde_sum["decay_pred"]) < sde_sum["decay_mc_hw"])
+    assert np.all(sde_sum["decay_mc_hw"] < 0.25 * sde_sum["decay_pred"])  # and the interval is informative
 
 
 def test_quench_flat_coordinate_still_out_of_equilibrium(sde_sum):
-    """'at the end of the quench run its variance is still ... % above its stationary level, while the stiff one has caught up'."""
+    """'at the end of the quench run its variance is still ... % above its stationary level (ODE), while the stiff
+    one has caught up'."""
     stiff, flat = sde_sum["quench_lag_end"]
     assert flat > 0.5
     assert abs(stiff) < 1e-4
@@ -81,21 +153,27 @@ def anneal_table():
 
 
 def test_fast_cooling_stays_trapped_slow_cooling_finds_the_basin(anneal_table):
-    """'Cooled in 30 steps, the walkers stay where they started ...; cooled over 10000 steps, ... end in the global basin.'"""
+    """'Cooled in 30 steps, the walkers stay where they started (... % success, 95 % upper limit ... %); cooled over
+    10000 steps, ... % of them (95 % interval ... to ... %) end in the global basin.'"""
     fast, slow = anneal_table.iloc[0], anneal_table.iloc[-1]
-    assert fast.success < 0.01
-    assert slow.success > 0.5
+    assert fast.success == 0.0 and fast.ci_high < 0.01
+    assert slow.ci_low > 0.5
     assert slow.ci_low > fast.ci_high
 
 
-def test_success_rises_with_cooling_time(anneal_table):
-    """'Success rises with the cooling time, steeply at first and then slowly.'"""
-    s = anneal_table.success.to_numpy()
-    assert np.all(np.diff(s) > 0)
-    # every step up is beyond the sampling error of the two neighbours
-    assert np.all(anneal_table.ci_low.to_numpy()[1:] > anneal_table.success.to_numpy()[:-1] - 0.02)
-    gains = np.diff(s)
-    assert gains[1] > gains[-1]  # steeply at first, slowly at the end
+def test_success_rises_with_every_lengthening(anneal_table):
+    """'each gain between neighbouring lengths has a 95 % interval (Newcombe's) above zero'."""
+    ann = c4.annealing_summary(anneal_table)
+    assert np.all(ann["gain_low"] > 0)
+
+
+def test_steeply_at_first_then_slowly(anneal_table):
+    """'going from 100 to 300 steps gains ... points (95 % CI ...), the last step ... only ...; the difference, ...
+    points (95 % CI ... to ...), is the price of annealing.'"""
+    ann = c4.annealing_summary(anneal_table)
+    assert list(anneal_table.cooling_steps.iloc[[1, 2, -2, -1]]) == [100, 300, 3000, 10000]
+    assert ann["contrast_low"] > 0
+    assert ann["gain_low"][1] > ann["gain_high"][-1]
 
 
 def test_wilson_intervals_cover_the_estimate(anneal_table):
@@ -108,15 +186,8 @@ def test_wilson_intervals_cover_the_estimate(anneal_table):
 # ---------------------------------------------------------------------------
 
 
-def test_grid_agrees_with_closed_form_within_half_a_grid_step():
-    """'Over all four sizes the grid optimum is within ... % of the closed form, inside half a grid step.'"""
-    table = c4.pb_table()
-    half = np.sqrt(c4.PB_GRID[1] / c4.PB_GRID[0])
-    assert np.all(table.grid_vs_closed <= half) and np.all(table.grid_vs_closed >= 1 / half)
-
-
 def test_closed_form_is_the_continuous_minimum():
-    """The dots sit 'at the bottom of each curve': a continuous minimisation finds the same rate."""
+    """The dots sit 'at the bottom of each curve': a continuous minimisation finds the same rate (the algebra)."""
     from scipy.optimize import minimize_scalar
 
     for n in c4.PB_NS:
@@ -135,6 +206,47 @@ def test_optimal_rate_falls_like_one_over_sqrt_n():
     np.testing.assert_allclose(ratios, np.sqrt(ratio_n), rtol=0.01)
 
 
+@pytest.fixture(scope="module")
+def pb_sgd():
+    return {n: c4.pb_sgd_check(n) for n in c4.PB_CHECK_NS}
+
+
+def test_sgd_variance_follows_the_discrete_formula_not_the_sde(pb_sgd):
+    """'the measured variance is within ... standard errors of v_d (below the Bonferroni threshold ...), but as many
+    as ... from the SDE's v_inf'."""
+    for r in pb_sgd.values():
+        assert r["z_disc"] < r["z_star"] < r["z_sde"]
+        assert r["z_star"] == pytest.approx(stats.norm.isf(c4.SDE_FWER / (2 * len(r["grid"]))))
+
+
+def test_measured_best_rate_is_the_discrete_optimum(pb_sgd):
+    """'the measured best rate is ... (bootstrap 95 % range ...): eta_d lies within half a grid step of the bootstrap
+    range, eta* does not.' (and the same at n = 1,000)"""
+    half = np.sqrt(c4.PB_SPACING)
+    for r in pb_sgd.values():
+        lo, hi = r["boot_low"] / half, r["boot_high"] * half
+        assert lo <= r["eta_disc"] <= hi
+        assert not lo <= r["eta_star"] <= hi
+        assert r["boot_low"] <= r["best_lr"] <= r["boot_high"]
+        assert 0 < r["best_index"] < len(r["grid"]) - 1  # interior to the grid
+        assert r["grid"][0] < min(r["eta_disc"], r["eta_star"]) and r["grid"][-1] > max(r["eta_disc"], r["eta_star"])
+
+
+def test_sde_gap_is_eta_h_over_two(pb_sgd):
+    """'eta_d = eta*/(1 + eta* h/2), ... % smaller' ('about 9 %' at n = 1,000); the variance gap 2/(2 - eta h)."""
+    for r in pb_sgd.values():
+        assert r["eta_disc"] == pytest.approx(r["eta_star"] / (1 + r["eta_star"] * c4.PB_H / 2), rel=1e-12)
+        assert r["var_ratio_at_star"] == pytest.approx(2 / (2 - r["eta_star"] * c4.PB_H), rel=1e-12)
+    assert 0.09 < 1 - pb_sgd[1000]["eta_disc"] / pb_sgd[1000]["eta_star"] < 0.1
+    assert 0.03 < 1 - pb_sgd[10_000]["eta_disc"] / pb_sgd[10_000]["eta_star"] < 0.035
+
+
+def test_the_error_costs_little_in_the_bound(pb_sgd):
+    """'at eta* it is higher than the optimum by only ... (out of ...)'."""
+    for r in pb_sgd.values():
+        assert 0 < r["bound_cost"] < 1e-3 * r["bound_min"]
+
+
 # ---------------------------------------------------------------------------
 # Section 4: implicit bias
 # ---------------------------------------------------------------------------
@@ -148,11 +260,21 @@ def ib():
     return X, y, w_svm, runs, c4.ib_summary(runs, w_svm)
 
 
-def test_two_svm_solvers_agree(ib):
-    """'The two SVM solvers agree'."""
+def test_data_have_one_support_vector_and_a_clear_gap(ib):
+    """'margin ratios, apart from the support vector's, are at least ...'; the old data's gap was 1.0125."""
+    X, y, w_svm, _, _ = ib
+    r = np.sort(implicit_bias.margin_ratios(X, y, w_svm))
+    assert r[0] == pytest.approx(1.0) and r[1] == pytest.approx(1.0)  # the support vector and its mirror image
+    assert r[2] >= c4.IB_GAP
+    assert c4.ib_old_data_gap() < 1.02
+
+
+def test_svm_solvers_agree_with_the_closed_form(ib):
+    """'Both solvers agree with the closed form to a relative ...'."""
     X, y, w_svm, _, _ = ib
     w_sk = implicit_bias.hard_margin_svm_sklearn(X, y)
-    assert np.max(np.abs(w_svm - w_sk)) / np.linalg.norm(w_svm) < 1e-5
+    for w in (w_svm, w_sk):
+        assert np.max(np.abs(w - c4.ib_svm_closed_form())) / np.linalg.norm(w_svm) < 1e-6
     assert (y * (X @ w_svm)).min() == pytest.approx(1.0, abs=1e-8)
 
 
@@ -163,26 +285,45 @@ def test_numpy_and_torch_gradient_descent_agree(ib):
     assert np.max(np.abs(a - b)) < 1e-10
 
 
-def test_constant_rate_angle_closes_slowly(ib):
-    """'it falls to ... at t = 100, ... at t = 1000 and ... at t = T'; 'slope ..., not yet the asymptotic -1'."""
+def test_rate_is_below_the_stability_limit(ib):
+    """'With the constant rate eta = 1 (below the stability limit 2/beta of the loss)'."""
+    X, y, _, _, _ = ib
+    beta = np.linalg.eigvalsh(X.T @ X / (4 * len(y))).max()
+    assert c4.IB_LR < 2 / beta
+
+
+def test_angle_follows_the_one_over_log_at_law(ib):
+    """'the fitted exponent of the angle against ln(at) is ..., within 0.05 of the predicted -1, while a fit against
+    ln t, ignoring a, gives ...'."""
     X, y, w_svm, runs, s = ib
     steps, W = runs["constant 1"]
     angle = implicit_bias.angle_to(W, w_svm)
-    assert np.all(np.diff(angle[steps >= 10]) < 0)
-    first = implicit_bias.angle_to((y[:, None] * X).mean(0), w_svm)[0]
-    assert first > s["angle_100"] > s["angle_1000"] > s["angle_end"] > 0.05
-    assert -1.0 < s["angle_exponent"] < -0.4
+    assert np.all(np.diff(angle[steps >= 100]) < 0)
+    assert s["angle_100"] > s["angle_1000"] > s["angle_end"]
+    assert abs(s["angle_exponent"] + 1) < 0.05
+    assert s["naive_exponent"] < -1.3  # the clock a matters
+
+
+def test_constants_of_the_law_have_settled(ib):
+    """'over the last decade |rho_perp| changes by ... % and the support vector's margin is ln(aT) + ...';
+    'eq-angle-law is off by ... % at t = T/10 and ... % at T, closing by more than a factor of ten over the decade'."""
+    s = ib[4]
+    assert s["perp_change"] < 0.01
+    assert abs(s["margin_gap_end"]) < 0.01
+    assert abs(s["asym_gap_decade"]) < 0.01
+    # 'closing by more than a factor of ten over the decade'
+    assert s["asym_gap_decade"] / s["asym_gap_end"] > 10
 
 
 def test_norm_grows_like_log_t(ib):
-    """'the fitted slope of the norm against ln t is ..., still approaching the predicted |w_hat| from below.'"""
+    """'the fitted slope of the norm against ln t is ..., which is ... of the predicted |w_hat|.'"""
     s = ib[4]
-    assert 0.75 < s["norm_slope"] / s["svm_norm"] < 1.0
+    assert 0.97 < s["norm_slope"] / s["svm_norm"] < 1.0
 
 
 def test_only_the_sum_of_rates_matters(ib):
     """'the angle at step t equals the constant-rate angle at step S_t to within ... %'."""
-    assert ib[4]["collapse_gap"] < 0.02
+    assert ib[4]["collapse_gap"] < 0.01
 
 
 def test_summable_schedule_stops_short(ib):
@@ -193,11 +334,12 @@ def test_summable_schedule_stops_short(ib):
 
 
 def test_normalized_steps_are_much_faster(ib):
-    """'The norm is ... times eta T (linear growth) and the angle falls like t^a ..., ending ... times smaller.'"""
+    """'The norm is ... times eta T (linear growth) and the angle falls like t^p with fitted p = ... over the last
+    decade, ending ... times smaller than with the constant rate.'"""
     s = ib[4]
     assert s["normalized_norm_ratio"] == pytest.approx(1.0, abs=0.01)
-    assert -1.2 < s["normalized_exponent"] < -0.8
-    assert s["angle_end"] / s["normalized_angle_end"] > 50
+    assert abs(s["normalized_exponent"] + 1) < 0.05
+    assert s["angle_end"] / s["normalized_angle_end"] > 100
 
 
 # ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from lrlab import sde
+from lrlab.stats import bonferroni_z
 from lrlab.nqm import NoisyQuadratic
 from lrlab.schedules import constant_schedule, cosine_schedule
 
@@ -98,7 +99,7 @@ def test_monte_carlo_matches_exact_recursion_within_sampling_error():
     exact = nqm.second_moments(rates)
     mc = sde.simulate_variance(rates, h=h, sigma2=1.0, batch_size=2, theta0=1.0, n_seeds=3000, seed=1, device="cpu")
     z = np.abs(mc.mean[1:] - exact[1:]) / mc.stderr[1:]
-    assert z.max() < 5.0
+    assert z.max() < bonferroni_z(z.size, 1e-3)  # 600 correlated z-scores, family-wise false alarms <= 1e-3
     assert mc.device == "cpu" and mc.mean.shape == (301, 2)
 
 
@@ -119,4 +120,41 @@ def test_monte_carlo_on_gpu_agrees_with_recursion():
     mc = sde.simulate_variance(rates, h=1.0, sigma2=1.0, n_seeds=100_000, device="cuda")
     assert mc.device.startswith("cuda")
     z = np.abs(mc.mean[1:, 0] - nqm.second_moments(rates)[1:, 0]) / mc.stderr[1:, 0]
-    assert z.max() < 5.0
+    assert z.max() < bonferroni_z(z.size, 1e-3)
+
+
+def test_monte_carlo_record_keeps_only_the_asked_steps():
+    """A sparse record averages the same runs at fewer steps: identical values where both record."""
+    rates = np.full(50, 0.1)
+    full = sde.simulate_variance(rates, h=1.0, sigma2=1.0, theta0=1.0, n_seeds=500, seed=4, device="cpu")
+    sparse = sde.simulate_variance(rates, h=1.0, sigma2=1.0, theta0=1.0, n_seeds=500, seed=4, device="cpu",
+                                   record=[0, 10, 50])
+    assert full.steps is None and sparse.steps.tolist() == [0, 10, 50]
+    np.testing.assert_allclose(sparse.mean, full.mean[[0, 10, 50]], rtol=1e-12)
+    np.testing.assert_allclose(sparse.stderr, full.stderr[[0, 10, 50]], rtol=1e-12)
+    with pytest.raises(ValueError, match="record"):
+        sde.simulate_variance(rates, h=1.0, sigma2=1.0, n_seeds=10, device="cpu", record=[10, 5])
+
+
+def test_discrete_stationary_variance_is_the_recursion_fixed_point():
+    for eta, h in ((0.1, 1.0), (0.5, 3.0), (0.03, 0.2)):
+        nqm = NoisyQuadratic(h=[h], sigma2=[2.0], batch_size=4, theta0=[0.0])
+        assert sde.discrete_stationary_variance(eta, h, 2.0, 4) == pytest.approx(nqm.noise_floor(eta) * 2 / h, rel=1e-12)
+        ratio = sde.discrete_stationary_variance(eta, h, 2.0, 4) / sde.stationary_variance(eta, h, 2.0, 4)
+        assert ratio == pytest.approx(2 / (2 - eta * h))
+    with pytest.raises(ValueError, match="below 2"):
+        sde.discrete_stationary_variance(1.0, 2.0, 1.0)
+
+
+def test_measured_stationary_variance_matches_the_discrete_fixed_point_and_not_the_sde():
+    """Chains' time averages: t interval around the discrete value; the SDE value (5 and 10 % lower here) is far outside."""
+    lrs = np.array([0.1, 0.2])
+    m = sde.simulate_stationary_variance(lrs, h=1.0, sigma2=1.0, n_chains=400, n_steps=3000, burn_in=100, seed=1,
+                                         device="cpu")
+    assert m.shape == (400, 2)
+    mean, se = m.mean(0), m.std(0, ddof=1) / np.sqrt(400)
+    z_disc = np.abs(mean - sde.discrete_stationary_variance(lrs, 1.0, 1.0)) / se
+    z_sde = np.abs(mean - sde.stationary_variance(lrs, 1.0, 1.0)) / se
+    assert z_disc.max() < bonferroni_z(2, 1e-3) < z_sde.min()
+    with pytest.raises(ValueError, match="below 2"):
+        sde.simulate_stationary_variance([2.5], h=1.0, sigma2=1.0, device="cpu")

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import annealing, implicit_bias, pac_bayes, sde
 from ..nqm import NoisyQuadratic, rates_of
-from ..schedules import exponential_schedule, multistep_schedule
+from ..schedules import cosine_schedule, exponential_schedule, multistep_schedule, polynomial_schedule
 
 # ---------------------------------------------------------------------------
 # Section 1: the variance ODE, adiabatic tracking and quench
@@ -25,21 +25,43 @@ SDE_PEAK_LR = 0.02
 SDE_FLOOR_LR = 0.002
 SDE_STEPS = 6000
 SDE_QUENCH_STEP = 1500
-SDE_SEEDS = 4000
+SDE_POLY_POWER = 2.0
+SDE_SEEDS = 16_000
 SDE_SEED = 0
+SDE_RECORD_EVERY = 10  # Monte Carlo averages every 10 steps (the figure's bands)
+SDE_CHECK_EVERY = 500  # ... and compared with the exact recursion every 500 steps
+SDE_FWER = 1e-3  # family-wise false-alarm rate of that comparison
+SDE_WRONG = 0.05  # a deliberately wrong variance, 5 % off, must fail the comparison
+SDE_LAG_TOL = 0.10  # the lag formula "holds" while it is within 10 % of the exact lag
+SDE_LAG_MIN = 0.01  # ... on the steps where the lag is at least 1 % (smaller lags do not matter)
 
 
 def sde_schedules() -> dict:
-    """The slow (geometric) decay and the quench, both from ``SDE_PEAK_LR`` to ``SDE_FLOOR_LR``.
+    """The three decays from ``SDE_PEAK_LR`` to ``SDE_FLOOR_LR`` that are simulated.
+
+    A slow geometric decay (for which the lag formula is exact), a cosine decay
+    (for which it is an approximation) and a quench at ``SDE_QUENCH_STEP``.
 
     >>> sorted(sde_schedules())
-    ['quench', 'slow decay']
+    ['cosine decay', 'geometric decay', 'quench']
     """
     gamma = (SDE_FLOOR_LR / SDE_PEAK_LR) ** (1.0 / SDE_STEPS)
     return {
-        "slow decay": exponential_schedule(SDE_PEAK_LR, gamma=gamma),
+        "geometric decay": exponential_schedule(SDE_PEAK_LR, gamma=gamma),
+        "cosine decay": cosine_schedule(SDE_PEAK_LR, SDE_STEPS, min_lr=SDE_FLOOR_LR),
         "quench": multistep_schedule(SDE_PEAK_LR, milestones=[SDE_QUENCH_STEP], gamma=SDE_FLOOR_LR / SDE_PEAK_LR),
     }
+
+
+def sde_lag_schedules() -> dict:
+    """The smooth decays on which the lag formula is tested: geometric, cosine and quadratic (polynomial, power 2).
+
+    >>> list(sde_lag_schedules())
+    ['geometric decay', 'cosine decay', 'polynomial decay']
+    """
+    smooth = {k: v for k, v in sde_schedules().items() if k != "quench"}
+    smooth["polynomial decay"] = polynomial_schedule(SDE_PEAK_LR, SDE_STEPS, power=SDE_POLY_POWER, min_lr=SDE_FLOOR_LR)
+    return smooth
 
 
 def sde_theta0() -> np.ndarray:
@@ -61,14 +83,33 @@ def adiabaticity(schedule, total_steps: int, h: float) -> np.ndarray:
     return -dlog / (2 * h * lrs)
 
 
+def sde_record() -> np.ndarray:
+    """Steps at which the Monte Carlo is averaged: every ``SDE_RECORD_EVERY`` steps, 0..T.
+
+    >>> sde_record()[:3].tolist(), int(sde_record()[-1]) == SDE_STEPS
+    ([0, 10, 20], True)
+    """
+    return np.arange(0, SDE_STEPS + 1, SDE_RECORD_EVERY)
+
+
+def sde_checkpoints() -> np.ndarray:
+    """Steps at which Monte Carlo and exact recursion are compared: every ``SDE_CHECK_EVERY`` steps, from it to T.
+
+    >>> sde_checkpoints()[:2].tolist(), len(sde_checkpoints())
+    ([500, 1000], 12)
+    """
+    return np.arange(SDE_CHECK_EVERY, SDE_STEPS + 1, SDE_CHECK_EVERY)
+
+
 def sde_experiment(n_seeds: int = SDE_SEEDS, device=None) -> dict:
-    """ODE, exact discrete recursion, adiabatic curve and Monte Carlo for each schedule.
+    """ODE, exact discrete recursion, adiabatic curve and Monte Carlo for each schedule of :func:`sde_schedules`.
 
     Returns
     -------
     dict
         ``{name: {"rates", "ode", "recursion", "adiabatic", "mc"}}``; arrays have
-        one column per curvature in ``SDE_H``.
+        one column per curvature in ``SDE_H``; ``ode`` and ``recursion`` have one
+        row per step 0..T, ``mc`` one row per step of :func:`sde_record`.
     """
     theta0 = sde_theta0()
     h = np.array(SDE_H)
@@ -83,24 +124,90 @@ def sde_experiment(n_seeds: int = SDE_SEEDS, device=None) -> dict:
             "adiabatic": np.stack([sde.adiabatic_variance(rates, h=hi, sigma2=SDE_SIGMA2, batch_size=SDE_BATCH)
                                    for hi in h], axis=-1),
             "mc": sde.simulate_variance(rates, h=h, sigma2=SDE_SIGMA2, batch_size=SDE_BATCH, theta0=theta0,
-                                        n_seeds=n_seeds, seed=SDE_SEED + i, device=device),
+                                        n_seeds=n_seeds, seed=SDE_SEED + i, device=device, record=sde_record()),
         }
     return out
 
 
-def quench_decay_rate(ode_or_mc: np.ndarray, h: float, window: int = 600) -> float:
-    r"""Fitted exponential decay rate of :math:`v(t) - v_\infty(\eta_{\rm floor})` just after the quench.
+def checkpoint_z(results: dict, scale: float = 1.0) -> np.ndarray:
+    r"""z-scores :math:`(\bar v_t - c\,v_t)/\mathrm{se}_t` of the Monte Carlo against ``scale`` times the exact recursion.
 
-    Least squares of :math:`\ln(v - v_\infty)` on the step over ``window``
-    steps after ``SDE_QUENCH_STEP``; the variance ODE predicts
-    :math:`2h\eta_{\rm floor}`.
+    At every step of :func:`sde_checkpoints`, for every schedule and coordinate:
+    shape ``(n_schedules, n_checkpoints, n_coords)``. ``scale=1`` is the real
+    check; ``scale=1.05`` asks whether a variance 5 % off would be caught.
+    """
+    checks = sde_checkpoints()
+    zs = []
+    for r in results.values():
+        rows = np.searchsorted(r["mc"].steps, checks)
+        zs.append((r["mc"].mean[rows] - scale * r["recursion"][checks]) / r["mc"].stderr[rows])
+    return np.array(zs)
+
+
+def quench_decay_rate(mc: sde.VarianceMC, h: float, window: int, z: float = 1.96) -> tuple[float, float]:
+    r"""Decay rate of the excess :math:`\bar v_t - v_\infty(\eta_{\rm floor})` after the quench, with a conservative CI.
+
+    The rate is :math:`\ln(e_{s_0}/e_{s_0+w})/w` between the first recorded step
+    after ``SDE_QUENCH_STEP`` and ``window`` steps later; the variance ODE
+    predicts :math:`2h\eta_{\rm floor}`. Half-width:
+    :math:`z(\mathrm{se}_0/e_0 + \mathrm{se}_1/e_1)/w`, the delta-method standard
+    error of the log ratio for the worst correlation (-1) between the two averages,
+    so the interval covers at least its nominal level.
+
+    Returns
+    -------
+    (rate, half_width) : tuple of float
     """
     v_floor = sde.stationary_variance(SDE_FLOOR_LR, h, SDE_SIGMA2, SDE_BATCH)
-    t = np.arange(SDE_QUENCH_STEP + 1, SDE_QUENCH_STEP + 1 + window)
-    excess = np.asarray(ode_or_mc)[t] - v_floor
-    if np.any(excess <= 0):
+    steps = mc.steps
+    i0 = int(np.searchsorted(steps, SDE_QUENCH_STEP + 1))
+    i1 = int(np.searchsorted(steps, steps[i0] + window))
+    col = list(SDE_H).index(h)
+    ex = mc.mean[[i0, i1], col] - v_floor
+    if np.any(ex <= 0):
         raise ValueError("the excess variance reached zero inside the window: shorten window")
-    return float(-np.polyfit(t, np.log(excess), 1)[0])
+    w = float(steps[i1] - steps[i0])
+    rate = float(np.log(ex[0] / ex[1]) / w)
+    half = float(z * np.sum(mc.stderr[[i0, i1], col] / ex) / w)
+    return rate, half
+
+
+def lag_table():
+    r"""The lag formula :math:`\varepsilon_t` against the exact lag of the variance ODE, for each smooth decay.
+
+    The exact lag is :math:`v(t)/v_\infty(\eta_{t-1}) - 1` from
+    :func:`lrlab.sde.variance_ode` (piecewise exact). The formula's relative
+    error :math:`|\varepsilon_t/\mathrm{lag}_t - 1|` is measured on the steps
+    where the lag is at least ``SDE_LAG_MIN``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (schedule, coordinate): ``eps_end``, ``lag_end``,
+        ``max_error`` (largest relative error), ``share_ok`` (fraction of the
+        compared steps within ``SDE_LAG_TOL``), ``last_ok_step`` (last step
+        within it, -1 if none), ``eps_at_last_ok`` (the formula there) and
+        ``last_bad_step`` (last step outside it, -1 if none).
+    """
+    import pandas as pd
+
+    rows = []
+    for name, schedule in sde_lag_schedules().items():
+        rates = rates_of(schedule, SDE_STEPS)
+        for h, v0 in zip(SDE_H, sde_theta0() ** 2):
+            ode = sde.variance_ode(rates, h=h, sigma2=SDE_SIGMA2, batch_size=SDE_BATCH, v0=v0)[1:]
+            lag = ode / sde.adiabatic_variance(rates, h=h, sigma2=SDE_SIGMA2, batch_size=SDE_BATCH) - 1
+            eps = adiabaticity(rates, SDE_STEPS, h)
+            compared = lag >= SDE_LAG_MIN
+            err = np.abs(eps[compared] / lag[compared] - 1)
+            good = np.flatnonzero(compared)[err <= SDE_LAG_TOL]
+            bad = np.flatnonzero(compared)[err > SDE_LAG_TOL]
+            last = int(good[-1]) if good.size else -1
+            rows.append({"schedule": name, "h": h, "eps_end": eps[-1], "lag_end": lag[-1],
+                         "max_error": float(err.max()), "share_ok": float(np.mean(err <= SDE_LAG_TOL)),
+                         "last_ok_step": last, "eps_at_last_ok": float(eps[last]) if good.size else np.nan,
+                         "last_bad_step": int(bad[-1]) if bad.size else -1})
+    return pd.DataFrame(rows)
 
 
 # ---------------------------------------------------------------------------
@@ -128,6 +235,48 @@ def annealing_experiment(n_runs: int = ANNEAL_RUNS, device=None):
         landscape(), ANNEAL_COOLING_STEPS, start_lr=ANNEAL_START_LR, end_lr=ANNEAL_END_LR, sigma=ANNEAL_SIGMA,
         x0=ANNEAL_X0, n_runs=n_runs, seed=ANNEAL_SEED, device=device,
     )
+
+
+def proportion_difference(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float, float]:
+    r"""Difference :math:`\hat p_2 - \hat p_1` of two independent proportions with Newcombe's 95 % interval.
+
+    Newcombe (1998, *Interval estimation for the difference between independent
+    proportions*, method 10): with Wilson intervals :math:`(l_i, u_i)`,
+    :math:`[d - \sqrt{(\hat p_2 - l_2)^2 + (u_1 - \hat p_1)^2},\ d + \sqrt{(u_2 - \hat p_2)^2 + (\hat p_1 - l_1)^2}]`.
+    Unlike the Wald interval it stays valid when a proportion is 0.
+
+    >>> [round(v, 4) for v in proportion_difference(48, 80, 56, 70)]   # Newcombe's example (a)
+    [0.2, 0.0524, 0.3339]
+    """
+    p1, p2 = k1 / n1, k2 / n2
+    l1, u1 = annealing.wilson_interval(k1, n1)
+    l2, u2 = annealing.wilson_interval(k2, n2)
+    d = p2 - p1
+    return d, d - float(np.hypot(p2 - l2, u1 - p1)), d + float(np.hypot(u2 - p2, p1 - l1))
+
+
+def annealing_summary(table, n_runs: int = ANNEAL_RUNS) -> dict:
+    r"""Gains in success between neighbouring cooling lengths, with 95 % intervals.
+
+    Returns
+    -------
+    dict
+        ``gains``, ``gain_low``, ``gain_high`` (Newcombe intervals, one per
+        neighbouring pair); ``contrast``, ``contrast_low``, ``contrast_high``:
+        the gain of the second tripling (100 to 300 steps) minus the gain of the
+        last one, with a Wald 95 % interval (four independent proportions, none
+        at 0 or 1).
+    """
+    from statistics import NormalDist
+
+    k = np.round(table.success.to_numpy() * n_runs).astype(int)
+    diffs = np.array([proportion_difference(k[i], n_runs, k[i + 1], n_runs) for i in range(len(k) - 1)])
+    p = k / n_runs
+    contrast = (p[2] - p[1]) - (p[-1] - p[-2])
+    se = float(np.sqrt(np.sum(p[[1, 2, -2, -1]] * (1 - p[[1, 2, -2, -1]]) / n_runs)))
+    z = NormalDist().inv_cdf(0.975)
+    return {"gains": diffs[:, 0], "gain_low": diffs[:, 1], "gain_high": diffs[:, 2],
+            "contrast": contrast, "contrast_low": contrast - z * se, "contrast_high": contrast + z * se}
 
 
 # ---------------------------------------------------------------------------
@@ -173,27 +322,158 @@ def pb_table():
     return pd.DataFrame(rows)
 
 
+PB_CHECK_NS = (1_000, 10_000)  # training-set sizes at which the optimum is checked against SGD itself
+PB_SPACING = 1.01  # ratio of neighbouring rates in the SGD grid (1 % apart)
+PB_GRID_MARGIN = 4  # grid steps beyond both candidate optima on each side
+PB_CHAINS = 1000
+PB_SGD_RELAXATIONS = 1700  # averaged steps per chain, in relaxation times 1/(2 h eta*) (13,000 steps at n = 10^4)
+PB_BURN_IN = 200  # >= 10 relaxation times 1/(2 h eta) at every rate of the grids
+PB_BOOT = 400
+PB_SEED = 0
+
+
+def pb_candidates(n: int) -> tuple[float, float]:
+    r"""The optimal rate from the SDE's stationary variance, :math:`\eta^*`, and from the exact discrete one, :math:`\eta_d`.
+
+    >>> a, b = pb_candidates(10_000)
+    >>> round(a / b - 1, 4)   # eta* h / 2
+    0.0326
+    """
+    lam = pb_lambda(n)
+    return (pac_bayes.optimal_lr(PB_H, PB_PRIOR_VAR, lam, PB_SIGMA2, PB_BATCH),
+            pac_bayes.optimal_lr_discrete(PB_H, PB_PRIOR_VAR, lam, PB_SIGMA2, PB_BATCH))
+
+
+def pb_sgd_steps(n: int) -> int:
+    """Averaged steps per chain: ``PB_SGD_RELAXATIONS`` relaxation times at the optimum.
+
+    >>> pb_sgd_steps(10_000), pb_sgd_steps(1_000)
+    (13017, 4125)
+    """
+    return int(round(PB_SGD_RELAXATIONS * sde.relaxation_time(pb_candidates(n)[0], PB_H)))
+
+
+def pb_sgd_grid(n: int) -> np.ndarray:
+    """Rates ``PB_SPACING`` apart around both candidate optima, with ``PB_GRID_MARGIN`` steps beyond each.
+
+    >>> g = pb_sgd_grid(10_000)
+    >>> bool(g[0] < min(pb_candidates(10_000)) and g[-1] > max(pb_candidates(10_000)))
+    True
+    """
+    eta_star, eta_d = pb_candidates(n)
+    half = int(np.ceil(np.log(eta_star / eta_d) / 2 / np.log(PB_SPACING))) + PB_GRID_MARGIN
+    return np.sqrt(eta_star * eta_d) * PB_SPACING ** np.arange(-half, half + 1)
+
+
+def pb_sgd_check(n: int, device=None) -> dict:
+    r"""The PAC-Bayes optimum checked against SGD itself, for ``n`` training examples.
+
+    At every rate of :func:`pb_sgd_grid`, ``PB_CHAINS`` SGD chains on the
+    quadratic measure the stationary variance
+    (:func:`lrlab.sde.simulate_stationary_variance`, common random numbers
+    across rates); the bound is evaluated at the measured variance and the
+    best grid rate is the measured optimum. Its uncertainty comes from
+    ``PB_BOOT`` bootstrap resamples of the chains (the chains are independent).
+
+    Returns
+    -------
+    dict
+        ``grid``; ``v``, ``v_low``, ``v_high`` (mean and 95 % t interval of the
+        measured variance per rate); ``v_sde``, ``v_disc`` (the two formulas);
+        ``bound`` (bound at the measured variance); ``best_lr``, ``best_index``,
+        ``boot_low``, ``boot_high`` (2.5 and 97.5 % bootstrap quantiles of the
+        best rate); ``eta_star``, ``eta_disc``; ``z_star`` (Bonferroni threshold
+        over the grid at ``SDE_FWER``); ``z_disc`` (largest
+        |measured - discrete| / standard error over the grid), ``z_sde`` (the
+        same against the SDE variance); ``bound_cost`` (bound at the discrete
+        variance of :math:`\eta^*` minus the optimal bound: what the SDE's
+        error costs).
+    """
+    from ..stats import bonferroni_z, mean_ci
+
+    kw = pb_kwargs(n)
+    grid = pb_sgd_grid(n)
+    chains = sde.simulate_stationary_variance(grid, h=PB_H, sigma2=PB_SIGMA2, batch_size=PB_BATCH, n_chains=PB_CHAINS,
+                                              n_steps=pb_sgd_steps(n), burn_in=PB_BURN_IN, seed=PB_SEED + n,
+                                              device=device)
+    cis = [mean_ci(chains[:, i]) for i in range(grid.size)]
+    v = np.array([c.mean for c in cis])
+    se = chains.std(0, ddof=1) / np.sqrt(PB_CHAINS)
+    bound_of = lambda var: pac_bayes.bound_vs_variance(var, h=PB_H, prior_var=PB_PRIOR_VAR, lam=kw["lam"], n=n,
+                                                       delta=PB_DELTA)
+    bound = bound_of(v)
+    best = int(np.argmin(bound))
+    rng = np.random.default_rng(PB_SEED)
+    boot = np.array([np.argmin(bound_of(chains[rng.integers(0, PB_CHAINS, PB_CHAINS)].mean(0)))
+                     for _ in range(PB_BOOT)])
+    eta_star, eta_d = pb_candidates(n)
+    v_sde = sde.stationary_variance(grid, PB_H, PB_SIGMA2, PB_BATCH)
+    v_disc = sde.discrete_stationary_variance(grid, PB_H, PB_SIGMA2, PB_BATCH)
+    v_star = pac_bayes.optimal_variance(PB_H, PB_PRIOR_VAR, kw["lam"])
+    return {"n": n, "grid": grid, "v": v, "v_low": np.array([c.low for c in cis]),
+            "v_high": np.array([c.high for c in cis]), "v_sde": v_sde, "v_disc": v_disc, "bound": bound,
+            "best_lr": float(grid[best]), "best_index": best,
+            "boot_low": float(grid[int(np.percentile(boot, 2.5, method="lower"))]),
+            "boot_high": float(grid[int(np.percentile(boot, 97.5, method="higher"))]),
+            "eta_star": eta_star, "eta_disc": eta_d,
+            "z_star": bonferroni_z(grid.size, SDE_FWER), "z_disc": float(np.max(np.abs(v - v_disc) / se)), "z_sde": float(np.max(np.abs(v - v_sde) / se)),
+            "var_ratio_at_star": float(sde.discrete_stationary_variance(eta_star, PB_H, PB_SIGMA2, PB_BATCH)
+                                       / sde.stationary_variance(eta_star, PB_H, PB_SIGMA2, PB_BATCH)),
+            "bound_cost": float(bound_of(sde.discrete_stationary_variance(eta_star, PB_H, PB_SIGMA2, PB_BATCH))
+                                - bound_of(v_star)),
+            "bound_min": float(bound_of(v_star))}
+
+
 # ---------------------------------------------------------------------------
 # Section 4: implicit bias
 # ---------------------------------------------------------------------------
-IB_N = 40
+IB_N = 20
+IB_GAP = 2.0  # every non-support example at least twice the support vector's margin
+IB_SUPPORT = (0.5, 0.25)
 IB_SEED = 0
 IB_STEPS = 50_000
+IB_LR = 1.0  # constant rate, below the stability limit 2 / beta of the mean logistic loss
 IB_NORMALIZED_LR = 0.1
 
 
 def ib_data():
-    """The chapter's separable data set."""
-    return implicit_bias.separable_data(n=IB_N, seed=IB_SEED)
+    """The chapter's separable data: one support vector, every other margin at least ``IB_GAP`` times larger."""
+    return implicit_bias.separable_data_with_gap(n=IB_N, gap=IB_GAP, support=IB_SUPPORT, seed=IB_SEED)
+
+
+def ib_svm_closed_form() -> np.ndarray:
+    r"""The SVM of :func:`ib_data` in closed form, :math:`\hat w = x_s/\|x_s\|^2` (see :func:`lrlab.implicit_bias.separable_data_with_gap`).
+
+    >>> ib_svm_closed_form().tolist()
+    [1.6, 0.8]
+    """
+    xs = np.asarray(IB_SUPPORT, dtype=np.float64)
+    return xs / (xs @ xs)
+
+
+def ib_clock(lr: float = IB_LR) -> float:
+    r"""The rate :math:`a` of the asymptotic law :math:`y_s x_s^\top w(t) \approx \ln(a t)` for a constant rate.
+
+    Late in training only the support vector's term is left in the gradient:
+    :math:`m' \approx (\eta/N)\,k\|x_s\|^2 e^{-m}` for its margin :math:`m = y_s x_s^\top w`,
+    with :math:`k = 2` copies of it in mirrored data, so
+    :math:`e^{m} \approx a t` with :math:`a = 2\eta\|x_s\|^2/N`, and
+    :math:`w(t) \approx \hat w\ln(a t) + \rho_\perp` with :math:`\rho_\perp \perp \hat w` converging.
+
+    >>> round(ib_clock(), 6)   # 2 * 0.3125 / 20
+    0.03125
+    """
+    xs = np.asarray(IB_SUPPORT, dtype=np.float64)
+    return 2 * lr * float(xs @ xs) / IB_N
 
 
 def ib_schedules() -> dict:
     """Name -> (rates over ``IB_STEPS`` steps, normalize flag)."""
     t = np.arange(IB_STEPS, dtype=np.float64)
     return {
-        "constant 1": (np.ones(IB_STEPS), False),
-        "1/sqrt(t+1)": (1 / np.sqrt(t + 1), False),
-        "1/(t+1)^1.5 (summable)": (1 / (t + 1) ** 1.5, False),
+        "constant 1": (np.full(IB_STEPS, IB_LR), False),
+        "1/sqrt(t+1)": (IB_LR / np.sqrt(t + 1), False),
+        "1/(t+1)^1.5 (summable)": (IB_LR / (t + 1) ** 1.5, False),
         "normalized": (np.full(IB_STEPS, IB_NORMALIZED_LR), True),
     }
 
@@ -220,37 +500,50 @@ def log_log_slope(x, y) -> float:
 
 
 def ib_summary(runs: dict, w_svm: np.ndarray) -> dict:
-    """The measured numbers of section 4, from the runs of :func:`ib_runs` and the SVM solution.
+    r"""The measured numbers of section 4, from the runs of :func:`ib_runs` and the SVM solution.
 
     Returns
     -------
     dict
         ``angle_100``, ``angle_1000``, ``angle_end`` (constant rate, radians);
-        ``angle_exponent`` (slope of ln angle on ln ln t over the last decade,
-        the asymptotic theory says -1); ``norm_slope`` (slope of the norm on ln t
-        over the last decade) and ``svm_norm``; ``collapse_gap`` (largest
-        relative gap between the 1/sqrt(t+1) run and the constant run at equal
-        sums of rates >= 10); ``summable_norm_change`` (relative change of the
-        norm over the last decade) and ``summable_angle_end``;
-        ``normalized_angle_end``, ``normalized_exponent`` (slope of ln angle on ln t
-        over the last decade) and ``normalized_norm_ratio`` (norm / (eta T)).
+        ``angle_exponent`` (slope of ln angle on :math:`\ln\ln(at)` over the last
+        decade, the asymptotic theory says -1) and ``naive_exponent`` (the same
+        on :math:`\ln\ln t`, ignoring the clock :math:`a`); ``asym_gap_decade``,
+        ``asym_gap_end`` (angle / asymptotic angle
+        :math:`\arctan(|\rho_\perp(T)|/(\|\hat w\|\ln(at))) - 1` at T/10 and T);
+        ``margin_gap_end`` (:math:`y_s x_s^\top w(T) - \ln(aT)`);
+        ``perp_change`` (relative change of :math:`|\rho_\perp|` over the last decade);
+        ``norm_slope`` (slope of the norm on ln t over the last decade) and
+        ``svm_norm``; ``collapse_gap`` (largest relative gap between the
+        1/sqrt(t+1) run and the constant run at equal sums of rates >= 10);
+        ``summable_norm_change`` and ``summable_angle_end``;
+        ``normalized_angle_end``, ``normalized_exponent`` (slope of ln angle on
+        ln t over the last decade) and ``normalized_norm_ratio`` (norm / (eta T)).
     """
     out = {"svm_norm": float(np.linalg.norm(w_svm))}
     first = IB_STEPS // 10
+    a = ib_clock()
+    u = w_svm / np.linalg.norm(w_svm)
     steps, W = runs["constant 1"]
     angle = implicit_bias.angle_to(W, w_svm)
     norm = np.linalg.norm(W, axis=1)
-    at = lambda t: float(angle[np.argmin(np.abs(steps - t))])
+    perp = np.linalg.norm(W - (W @ u)[:, None] * u, axis=1)
+    at = lambda t: int(np.argmin(np.abs(steps - t)))
     late = steps >= first
-    out.update(angle_100=at(100), angle_1000=at(1000), angle_end=float(angle[-1]),
-               angle_exponent=log_log_slope(np.log(steps[late]), angle[late]),
+    asym = np.arctan(perp[-1] / (out["svm_norm"] * np.log(a * steps[[at(first), -1]])))
+    out.update(angle_100=float(angle[at(100)]), angle_1000=float(angle[at(1000)]), angle_end=float(angle[-1]),
+               angle_exponent=log_log_slope(np.log(a * steps[late]), angle[late]),
+               naive_exponent=log_log_slope(np.log(steps[late]), angle[late]),
+               asym_gap_decade=float(angle[at(first)] / asym[0] - 1), asym_gap_end=float(angle[-1] / asym[1] - 1),
+               margin_gap_end=float(W[-1] @ np.asarray(IB_SUPPORT) - np.log(a * steps[-1])),
+               perp_end=float(perp[-1]), perp_change=float(abs(perp[-1] / perp[at(first)] - 1)),
                norm_slope=late_slope(steps, norm, first), norm_end=float(norm[-1]))
     # only the sum of the rates matters: compare at equal sum S_t = sum_{k<t} eta_k
     s_steps, s_W = runs["1/sqrt(t+1)"]
     rates = ib_schedules()["1/sqrt(t+1)"][0]
     sums = np.cumsum(rates)[s_steps - 1]
     ok = sums >= 10
-    const_angle_at_sum = np.interp(np.log(sums[ok]), np.log(steps), angle)  # constant rate 1: S_t = t
+    const_angle_at_sum = np.interp(np.log(sums[ok] / IB_LR), np.log(steps), angle)  # constant rate: S_t = IB_LR t
     s_angle = implicit_bias.angle_to(s_W[ok], w_svm)
     out["collapse_gap"] = float(np.max(np.abs(s_angle / const_angle_at_sum - 1)))
     out["sqrt_angle_end"] = float(s_angle[-1])
@@ -267,28 +560,48 @@ def ib_summary(runs: dict, w_svm: np.ndarray) -> dict:
     return out
 
 
+def ib_old_data_gap() -> float:
+    """Margin ratio of the second-closest distinct example in the earlier mirrored data (``separable_data(40)``)."""
+    X, y = implicit_bias.separable_data(n=40, seed=0)
+    r = np.unique(np.round(implicit_bias.margin_ratios(X, y, implicit_bias.hard_margin_svm(X, y)), 10))
+    return float(r[1])
+
+
 def sde_summary(results: dict) -> dict:
-    """The measured numbers of section 1, from :func:`sde_experiment`.
+    r"""The measured numbers of section 1, from :func:`sde_experiment`.
 
     Returns
     -------
     dict
         ``max_z`` (largest |Monte Carlo - exact recursion| / standard error over
-        both schedules, coordinates and steps >= 1); ``max_ode_gap`` (largest
-        relative gap between the ODE and the recursion); ``lag_end`` and
-        ``eps_end`` (relative lag of the slow decay at the last step, and the
-        predicted epsilon, per coordinate); ``decay_mc`` and ``decay_pred``
-        (fitted and predicted post-quench relaxation rates, per coordinate);
-        ``quench_lag_end`` (relative lag at the end of the quench run, per coordinate).
+        the schedules, coordinates and checkpoints of :func:`checkpoint_z`),
+        ``n_compared`` and ``z_star`` (the Bonferroni threshold at family-wise
+        rate ``SDE_FWER``); ``wrong_z_high``/``wrong_z_low`` (the same largest |z|
+        against a variance ``SDE_WRONG`` too high / too low); ``max_ode_gap``
+        (largest relative gap between the ODE and the recursion); ``lag_end``
+        and ``eps_end`` (exact ODE lag and formula at the last step of the
+        geometric decay, per coordinate); ``mc_lag_end``/``mc_lag_hw`` (per
+        schedule: Monte Carlo lag :math:`\bar v_T/v_\infty(\eta_{T-1}) - 1` at the
+        last step and its 95 % half-width, per coordinate);
+        ``decay_mc``/``decay_mc_hw`` and ``decay_pred`` (post-quench relaxation
+        rates, per coordinate); ``quench_lag_end``.
     """
+    from ..stats import bonferroni_z
+
     h = np.array(SDE_H)
-    z = max(float(np.max(np.abs(r["mc"].mean[1:] - r["recursion"][1:]) / r["mc"].stderr[1:])) for r in results.values())
+    z = checkpoint_z(results)
+    z_star = bonferroni_z(z.size, SDE_FWER)
     gap = max(float(np.max(np.abs(r["ode"] / r["recursion"] - 1))) for r in results.values())
-    slow, quench = results["slow decay"], results["quench"]
-    lag = slow["ode"][1:] / slow["adiabatic"] - 1
-    eps = np.array([adiabaticity(slow["rates"], SDE_STEPS, hi)[-1] for hi in h])
+    geo, quench = results["geometric decay"], results["quench"]
+    lag = geo["ode"][1:] / geo["adiabatic"] - 1
+    eps = np.array([adiabaticity(geo["rates"], SDE_STEPS, hi)[-1] for hi in h])
     windows = [int(min(600, 2 * sde.relaxation_time(SDE_FLOOR_LR, hi))) for hi in h]
-    decay_mc = np.array([quench_decay_rate(quench["mc"].mean[:, j], hi, window=w)
-                         for j, (hi, w) in enumerate(zip(h, windows))])
-    return {"max_z": z, "max_ode_gap": gap, "lag_end": lag[-1], "eps_end": eps, "decay_mc": decay_mc,
-            "decay_pred": 2 * h * SDE_FLOOR_LR, "quench_lag_end": quench["ode"][-1] / quench["adiabatic"][-1] - 1}
+    decay = np.array([quench_decay_rate(quench["mc"], hi, window=w) for hi, w in zip(h, windows)])
+    return {"max_z": float(np.max(np.abs(z))), "n_compared": int(z.size), "z_star": z_star,
+            "wrong_z_high": float(np.max(np.abs(checkpoint_z(results, 1 + SDE_WRONG)))),
+            "wrong_z_low": float(np.max(np.abs(checkpoint_z(results, 1 - SDE_WRONG)))),
+            "max_ode_gap": gap, "lag_end": lag[-1], "eps_end": eps,
+            "mc_lag_end": {k: r["mc"].mean[-1] / r["adiabatic"][-1] - 1 for k, r in results.items()},
+            "mc_lag_hw": {k: 1.96 * r["mc"].stderr[-1] / r["adiabatic"][-1] for k, r in results.items()},
+            "decay_mc": decay[:, 0], "decay_mc_hw": decay[:, 1], "decay_pred": 2 * h * SDE_FLOOR_LR,
+            "quench_lag_end": quench["ode"][-1] / quench["adiabatic"][-1] - 1}
