@@ -252,11 +252,9 @@ def energy_distance(x, y):
     else:
         squeeze = False
     lead = torch.broadcast_shapes(x.shape[:-2], y.shape[:-2])
-    x = x.expand(*lead, *x.shape[-2:])
-    y = y.expand(*lead, *y.shape[-2:])
-    xy = torch.cdist(x, y).mean(dim=(-2, -1))
-    xx = torch.cdist(x, x).mean(dim=(-2, -1))
+    xx = torch.cdist(x, x).mean(dim=(-2, -1))  # each sample's own term once, broadcast below
     yy = torch.cdist(y, y).mean(dim=(-2, -1))
+    xy = torch.cdist(x.expand(*lead, *x.shape[-2:]), y.expand(*lead, *y.shape[-2:])).mean(dim=(-2, -1))
     out = (2 * xy - xx - yy).clamp_min(0.0).cpu().numpy()
     return float(out[0]) if squeeze else out
 
@@ -311,9 +309,17 @@ def _denoiser_sizes(hidden: int) -> list[int]:
     return [2 + 1 + 2 * N_FREQS, hidden, hidden, 2]
 
 
-def _predict_noise(flat, sizes, x, t, total_steps):
-    emb = time_embedding(t.to(x.dtype) / total_steps)
-    return mlp(flat, sizes, torch.cat([x, emb], dim=-1), torch.nn.functional.silu)
+def _features(x, t, total_steps):
+    return torch.cat([x, time_embedding(t.to(x.dtype) / total_steps)], dim=-1)
+
+
+def _predict_noise(flat, sizes, x, t, total_steps, n_arms: int = 1):
+    """The noise predicted by every network; with ``n_arms > 1``, ``x`` and ``t`` hold one batch per seed,
+    shared by the arms (the features are computed once and repeated)."""
+    feats = _features(x, t, total_steps)
+    if n_arms > 1:
+        feats = feats.repeat(n_arms, 1, 1)
+    return mlp(flat, sizes, feats, torch.nn.functional.silu)
 
 
 @dataclass
@@ -325,15 +331,16 @@ class DDPMResult:
     sizes: list
     alpha_bar: np.ndarray  # (T + 1,)
     betas: np.ndarray  # (T,)
-    rates: np.ndarray  # (steps,): the learning rate used at each step
+    rates: np.ndarray  # (steps,) or (steps, n_arms): the learning rate used at each step
     losses: np.ndarray  # (steps, S)
     device: str
+    n_arms: int = 1  # networks are arm-major: network a * (S // n_arms) + i is seed i of arm a
 
 
 def train_ddpm(steps: int = 1500, n_seeds: int = 4, seed: int = 0, peak_lr: float = 3e-3, warmup_steps: int = 100,
                min_lr: float = 0.0, schedule: str = "warmup_cosine", ema_decay: float = 0.99, total_steps: int = 100,
                noise_schedule: str = "cosine", batch_size: int = 128, hidden: int = 64, std: float = 0.1,
-               device=None) -> DDPMResult:
+               device=None, rates=None) -> DDPMResult:
     r"""Train ``n_seeds`` tiny DDPM noise predictors on the ring mixture (:func:`lrlab.gan2d.ring_mixture`).
 
     The loss is the simple :math:`\varepsilon`-prediction loss of Ho et al. (2020),
@@ -344,16 +351,36 @@ def train_ddpm(steps: int = 1500, n_seeds: int = 4, seed: int = 0, peak_lr: floa
     to ``min_lr``) or ``"constant"`` (``peak_lr`` throughout). An EMA with decay
     ``ema_decay`` follows the weights (:func:`ema_update`).
 
+    With ``rates`` of shape ``(steps, n_arms)``, one population of ``n_seeds``
+    networks is trained per column (per *arm*), and the arms share everything
+    random: seed ``i`` of every arm starts from the same initial weights and sees
+    the same minibatches, diffusion times and noise draws (common random numbers),
+    so two arms differ only by their rates and a paired comparison over seeds
+    measures the effect of the rates alone.
+
     Parameters
     ----------
     noise_schedule : {"cosine", "linear"}
         :func:`cosine_alpha_bar`, or :func:`linear_alpha_bar` with :math:`\beta` from
         :math:`10^{-4}\cdot 1000/T` to :math:`0.02\cdot 1000/T` (the scaling of
         (Nichol & Dhariwal 2021) for other numbers of diffusion steps).
+    rates : array_like, shape (steps,) or (steps, n_arms), optional
+        The rate of every step (of every arm); overrides ``schedule``, ``peak_lr``,
+        ``warmup_steps`` and ``min_lr``.
 
     Returns
     -------
     DDPMResult
+        ``params``/``ema_params`` of shape ``(n_arms * n_seeds, P)``, arm-major.
+
+    >>> res = train_ddpm(steps=3, n_seeds=2, hidden=4, batch_size=8, total_steps=10, device="cpu",
+    ...                  rates=np.array([[0.0, 1e-2]] * 3))
+    >>> res.params.shape[0], res.n_arms
+    (4, 2)
+    >>> bool(torch.equal(res.params[0], res.params[1])), bool(torch.equal(res.params[0], res.params[2]))
+    (False, False)
+    >>> bool(torch.equal(res.params[:2], res.ema_params[:2]))    # a zero rate leaves arm 0 at its start
+    True
     """
     steps = check_int("steps", steps, minimum=1)
     total_steps = check_int("total_steps", total_steps, minimum=2)
@@ -366,40 +393,60 @@ def train_ddpm(steps: int = 1500, n_seeds: int = 4, seed: int = 0, peak_lr: floa
         alpha_bar = linear_alpha_bar(np.arange(total_steps + 1), total_steps, 1e-4 * scale, min(0.02 * scale, 0.999))
     else:
         raise ValueError(f"noise_schedule must be 'cosine' or 'linear', got noise_schedule={noise_schedule!r}")
-    if schedule == "warmup_cosine":
-        rate = warmup_cosine_schedule(peak_lr, total_steps=steps, warmup_steps=warmup_steps, min_lr=min_lr)
+    if rates is not None:
+        rates = np.asarray(rates, dtype=np.float64)
+        if rates.ndim == 1:
+            rates = rates[:, None]
+        if rates.ndim != 2 or rates.shape[0] != steps or rates.shape[1] < 1 or not np.all(np.isfinite(rates)) \
+                or np.any(rates < 0):
+            raise ValueError(f"rates must be finite, >= 0, of shape (steps,) or (steps, n_arms) with steps={steps}, "
+                             f"got rates of shape {rates.shape}")
+    elif schedule == "warmup_cosine":
+        rates = warmup_cosine_schedule(peak_lr, total_steps=steps, warmup_steps=warmup_steps, min_lr=min_lr)
     elif schedule == "constant":
-        rate = constant_schedule(peak_lr)
+        rates = constant_schedule(peak_lr)
     else:
         raise ValueError(f"schedule must be 'warmup_cosine' or 'constant', got schedule={schedule!r}")
+    arm_rates = None
+    if not isinstance(rates, np.ndarray):  # a schedule: one arm, rates as plain floats
+        rates = np.asarray(rates(np.arange(steps)), dtype=np.float64)
+        n_arms = 1
+    else:
+        n_arms = rates.shape[1]
+        rates = rates[:, 0] if n_arms == 1 else rates
     # clip beta_t at 0.999 and rebuild alpha_bar from the clipped betas, as Nichol & Dhariwal do
     alpha_bar = np.concatenate([[1.0], np.cumprod(1.0 - betas_from_alpha_bar(alpha_bar))])
     dev = resolve_device(device)
     gen = torch.Generator(device=dev).manual_seed(int(seed))
     sizes = _denoiser_sizes(hidden)
     params = init_mlp(sizes, n_seeds, gen)
+    if n_arms > 1:  # the same initial weights for seed i of every arm
+        params = params.detach().repeat(n_arms, 1).requires_grad_()
+        arm_rates = torch.as_tensor(rates, dtype=torch.float32, device=dev).repeat_interleave(n_seeds, dim=1)[..., None]
     ema = params.detach().clone()
     opt = Adam(params)
     ab = torch.as_tensor(alpha_bar, dtype=torch.float32, device=dev)
-    rates = np.asarray(rate(np.arange(steps)), dtype=np.float64)
-    losses = torch.empty((steps, n_seeds), device=dev)
+    losses = torch.empty((steps, n_arms * n_seeds), device=dev)
     for k in range(steps):
         x0 = ring_mixture(batch_size, std=std, generator=gen, batch_shape=(n_seeds,))
         t = torch.randint(1, total_steps + 1, (n_seeds, batch_size), generator=gen, device=dev)
         eps = torch.randn(x0.shape, generator=gen, device=dev)
         xt = q_sample(x0, ab[t][..., None], eps)
-        loss = ((_predict_noise(params, sizes, xt, t, total_steps) - eps) ** 2).sum(-1).mean(-1)
-        opt.step(torch.autograd.grad(loss.sum(), params)[0], float(rates[k]))
+        # with arms, seed i of every arm sees this same minibatch, times and noise
+        pred = _predict_noise(params, sizes, xt, t, total_steps, n_arms)
+        loss = ((pred.view(n_arms, n_seeds, batch_size, 2) - eps).square().sum(-1).mean(-1)).reshape(-1)
+        opt.step(torch.autograd.grad(loss.sum(), params)[0], float(rates[k]) if arm_rates is None else arm_rates[k])
         with torch.no_grad():
             ema.lerp_(params, 1.0 - ema_decay)  # ema <- decay * ema + (1 - decay) * params, as ema_update
         losses[k] = loss.detach()
     return DDPMResult(params=params.detach(), ema_params=ema, sizes=sizes, alpha_bar=alpha_bar,
                       betas=betas_from_alpha_bar(alpha_bar), rates=rates, losses=losses.cpu().numpy(),
-                      device=str(dev))
+                      device=str(dev), n_arms=n_arms)
 
 
 @torch.no_grad()
-def sample_ddpm(flat: torch.Tensor, sizes, alpha_bar, n: int, generator: torch.Generator) -> torch.Tensor:
+def sample_ddpm(flat: torch.Tensor, sizes, alpha_bar, n: int, generator: torch.Generator,
+                n_arms: int = 1, clip_x0: float | None = None) -> torch.Tensor:
     r"""Ancestral sampling (Ho et al. 2020) from the noise predictors ``flat`` (one per seed): shape ``(S, n, 2)``.
 
     From :math:`x_T \sim \mathcal N(0, I)`, for :math:`t = T, \dots, 1`,
@@ -410,19 +457,42 @@ def sample_ddpm(flat: torch.Tensor, sizes, alpha_bar, n: int, generator: torch.G
         + \tilde\sigma_t z,\qquad \tilde\sigma_t^2 = \frac{1-\bar\alpha_{t-1}}{1-\bar\alpha_t}\beta_t,
 
     with :math:`\beta_t = 1 - \bar\alpha_t/\bar\alpha_{t-1}` and no noise at the last step.
+
+    With ``clip_x0 = c`` the step is taken, as in Ho et al.'s code (``clip_denoised``), through
+    the predicted clean point :math:`\hat x_0 = (x_t - \sqrt{1-\bar\alpha_t}\,\hat\varepsilon)/\sqrt{\bar\alpha_t}`
+    clipped to :math:`[-c, c]` per coordinate, and the posterior mean
+    :math:`\frac{\sqrt{\bar\alpha_{t-1}}\beta_t}{1-\bar\alpha_t}\hat x_0 + \frac{\sqrt{1-\beta_t}(1-\bar\alpha_{t-1})}{1-\bar\alpha_t}x_t`
+    (the same step when nothing is clipped). It keeps the first steps, where
+    :math:`\beta_t` is close to 1 and :math:`1/\sqrt{1-\beta_t}` multiplies any error of
+    :math:`\hat\varepsilon`, from throwing samples far outside the data.
+    With ``n_arms > 1`` the networks are arm-major (as :func:`train_ddpm` returns them)
+    and network ``i`` of every arm gets the same :math:`x_T` and the same noise ``z``
+    (common random numbers).
     """
     n = check_int("n", n, minimum=1)
+    n_arms = check_int("n_arms", n_arms, minimum=1)
+    if flat.shape[0] % n_arms:
+        raise ValueError(f"n_arms must divide the number of networks {flat.shape[0]}, got n_arms={n_arms}")
+
+    def draw(shape):
+        z = torch.randn((shape[0] // n_arms, *shape[1:]), generator=generator, device=dev)
+        return z.repeat(n_arms, 1, 1) if n_arms > 1 else z
+
     alpha_bar = np.asarray(alpha_bar, dtype=np.float64)
     total_steps = len(alpha_bar) - 1
     betas = 1.0 - alpha_bar[1:] / np.maximum(alpha_bar[:-1], 1e-300)
     dev = flat.device
-    x = torch.randn((flat.shape[0], n, 2), generator=generator, device=dev)
+    x = draw((flat.shape[0], n, 2))
     for t in range(total_steps, 0, -1):
         beta, ab, ab_prev = betas[t - 1], alpha_bar[t], alpha_bar[t - 1]
         tt = torch.full((flat.shape[0], n), t, device=dev)
         eps = _predict_noise(flat, sizes, x, tt, total_steps)
-        x = (x - beta / math.sqrt(1.0 - ab) * eps) / math.sqrt(1.0 - beta)
+        if clip_x0 is None:
+            x = (x - beta / math.sqrt(1.0 - ab) * eps) / math.sqrt(1.0 - beta)
+        else:
+            x0 = ((x - math.sqrt(1.0 - ab) * eps) / math.sqrt(ab)).clamp(-clip_x0, clip_x0)
+            x = (math.sqrt(ab_prev) * beta / (1.0 - ab)) * x0 + (math.sqrt(1.0 - beta) * (1.0 - ab_prev) / (1.0 - ab)) * x
         if t > 1:
             sigma = math.sqrt((1.0 - ab_prev) / (1.0 - ab) * beta)
-            x = x + sigma * torch.randn(x.shape, generator=generator, device=dev)
+            x = x + sigma * draw(x.shape)
     return x

@@ -205,14 +205,21 @@ class Adam:
         self.t = 0
 
     @torch.no_grad()
-    def step(self, grad: torch.Tensor, lr: float) -> None:
-        """Apply one update with gradient ``grad`` (the shape of the parameter) and rate ``lr``."""
+    def step(self, grad: torch.Tensor, lr) -> None:
+        """Apply one update with gradient ``grad`` (the shape of the parameter) and rate ``lr``.
+
+        ``lr`` is a number, or a tensor that broadcasts against the parameter (e.g. shape
+        ``(S, 1)``: one rate per network of a stacked population).
+        """
         g = grad
         self.t += 1
         self.m.mul_(self.beta1).add_(g, alpha=1 - self.beta1)
         self.v.mul_(self.beta2).addcmul_(g, g, value=1 - self.beta2)
         denom = (self.v / (1 - self.beta2**self.t)).sqrt_().add_(self.eps)
-        self.param.addcdiv_(self.m, denom, value=-lr / (1 - self.beta1**self.t))
+        if isinstance(lr, torch.Tensor):
+            self.param.addcdiv_(self.m * (-lr / (1 - self.beta1**self.t)), denom)
+        else:
+            self.param.addcdiv_(self.m, denom, value=-lr / (1 - self.beta1**self.t))
 
 
 @dataclass
@@ -228,7 +235,7 @@ class GANResult:
     device: str
 
 
-def train_gan(lr_g: float, lr_d: float, steps: int = 2000, n_seeds: int = 4, seed: int = 0, batch_size: int = 128,
+def train_gan(lr_g, lr_d, steps: int = 2000, n_seeds: int = 4, seed: int = 0, batch_size: int = 128,
               hidden: int = 64, noise_dim: int = 4, betas=(0.5, 0.999), n_modes: int = 8, radius: float = 2.0,
               std: float = 0.1, n_eval: int = 2000, min_share: float = 0.25, eval_every: int | None = None,
               device=None) -> GANResult:
@@ -240,20 +247,44 @@ def train_gan(lr_g: float, lr_d: float, steps: int = 2000, n_seeds: int = 4, see
     seeded with ``seed``. With ``eval_every``, the generator is also evaluated
     (``n_eval`` samples per seed) every ``eval_every`` steps.
 
+    With sequences ``lr_g`` and ``lr_d`` (one pair of rates per *arm*, equal
+    lengths), ``n_seeds`` GANs are trained per arm, arm-major, on common random
+    numbers: seed ``i`` of every arm starts from the same weights and sees the
+    same data, latent and evaluation draws (the draws of a single-arm run with
+    the same ``seed``), so the arms differ only by their rates.
+
     Returns
     -------
     GANResult
         ``n_eval`` generator samples per seed and their coverage / high-quality
-        fractions, at the end and at every evaluation.
+        fractions, at the end and at every evaluation; with arms, the seed axis
+        holds ``n_arms * n_seeds`` runs, arm-major.
+
+    >>> r = train_gan([1e-3, 1e-3], [1e-3, 4e-3], steps=2, n_seeds=2, hidden=4, batch_size=8, n_eval=20, device="cpu")
+    >>> r.samples.shape
+    (4, 20, 2)
     """
-    lr_g = check_positive("lr_g", lr_g)
-    lr_d = check_positive("lr_d", lr_d)
+    multi = np.ndim(lr_g) > 0 or np.ndim(lr_d) > 0
+    lr_g = [check_positive("lr_g", v) for v in np.atleast_1d(lr_g).tolist()]
+    lr_d = [check_positive("lr_d", v) for v in np.atleast_1d(lr_d).tolist()]
+    if len(lr_g) != len(lr_d):
+        raise ValueError(f"lr_g and lr_d must have the same length, got {len(lr_g)} and {len(lr_d)}")
+    n_arms = len(lr_g)
     steps = check_int("steps", steps, minimum=1)
     batch_size = check_int("batch_size", batch_size, minimum=1)
     dev = resolve_device(device)
     gen = torch.Generator(device=dev).manual_seed(int(seed))
     g_sizes, d_sizes = [noise_dim, hidden, hidden, 2], [2, hidden, hidden, 1]
     G, D = init_mlp(g_sizes, n_seeds, gen), init_mlp(d_sizes, n_seeds, gen)
+
+    def arms(x):  # seed i's draws for seed i of every arm
+        return x.repeat(n_arms, *([1] * (x.ndim - 1))) if n_arms > 1 else x
+
+    if multi:
+        G, D = arms(G.detach()).requires_grad_(), arms(D.detach()).requires_grad_()
+        lr_g, lr_d = (torch.tensor(v, dtype=G.dtype, device=dev).repeat_interleave(n_seeds)[:, None] for v in (lr_g, lr_d))
+    else:
+        lr_g, lr_d = lr_g[0], lr_d[0]
     opt_g, opt_d = Adam(G, betas=betas), Adam(D, betas=betas)
     act = torch.nn.functional.leaky_relu
     softplus = torch.nn.functional.softplus
@@ -263,13 +294,13 @@ def train_gan(lr_g: float, lr_d: float, steps: int = 2000, n_seeds: int = 4, see
 
     def evaluate():
         with torch.no_grad():
-            z = torch.randn((n_seeds, n_eval, noise_dim), generator=gen, device=dev)
+            z = arms(torch.randn((n_seeds, n_eval, noise_dim), generator=gen, device=dev))
             samples = mlp(G, g_sizes, z, act).double().cpu().numpy()
         return samples, [mode_stats(s, centers, std, min_share) for s in samples]
 
     for step in range(1, steps + 1):
-        real = ring_mixture(batch_size, n_modes, radius, std, generator=gen, batch_shape=(n_seeds,))
-        z = torch.randn((n_seeds, batch_size, noise_dim), generator=gen, device=dev)
+        real = arms(ring_mixture(batch_size, n_modes, radius, std, generator=gen, batch_shape=(n_seeds,)))
+        z = arms(torch.randn((n_seeds, batch_size, noise_dim), generator=gen, device=dev))
         fake = mlp(G, g_sizes, z, act)
         logits = mlp(D, d_sizes, torch.cat([real, fake.detach()], dim=1), act)  # one pass over real and fake
         loss_d = (softplus(-logits[:, :batch_size]).mean(dim=(1, 2)) + softplus(logits[:, batch_size:]).mean(dim=(1, 2))).sum()

@@ -185,8 +185,40 @@ def test_short_training_run_learns_and_tracks_its_ema():
         (lambda: diffusion.betas_from_alpha_bar([0.5, 0.9]), "alpha_bar"),
         (lambda: diffusion.train_ddpm(steps=2, schedule="step", device="cpu"), "schedule"),
         (lambda: diffusion.train_ddpm(steps=2, noise_schedule="sigmoid", device="cpu"), "noise_schedule"),
+        (lambda: diffusion.train_ddpm(steps=2, rates=np.zeros((3, 2)), device="cpu"), "rates"),
+        (lambda: diffusion.train_ddpm(steps=2, rates=-np.ones(2), device="cpu"), "rates"),
     ],
 )
 def test_bad_arguments_raise_naming_them(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_arms_share_draws_and_a_rate_column_matches_its_schedule():
+    from lrlab.schedules import warmup_cosine_schedule
+
+    kw = dict(steps=30, n_seeds=2, seed=4, hidden=8, batch_size=16, total_steps=20, device="cpu")
+    rates = warmup_cosine_schedule(3e-3, total_steps=30, warmup_steps=5)(np.arange(30))
+    one = diffusion.train_ddpm(peak_lr=3e-3, warmup_steps=5, **kw)
+    arms = diffusion.train_ddpm(rates=np.stack([rates, rates, 2 * rates], axis=1), **kw)
+    assert arms.params.shape[0] == 6 and arms.n_arms == 3 and arms.rates.shape == (30, 3)
+    torch.testing.assert_close(arms.params[:2], arms.params[2:4], rtol=0, atol=0)  # same rates: identical
+    torch.testing.assert_close(arms.params[:2], one.params, rtol=1e-4, atol=1e-6)  # = the single run, up to round-off
+    assert not torch.equal(arms.params[:2], arms.params[4:])
+    np.testing.assert_allclose(arms.losses[:, :2], one.losses, rtol=1e-4)
+
+
+def test_sampler_clip_changes_nothing_when_nothing_is_clipped_and_bounds_the_clean_point():
+    res = diffusion.train_ddpm(steps=50, n_seeds=2, seed=1, hidden=8, batch_size=16, total_steps=20, warmup_steps=5,
+                               device="cpu")
+    a = diffusion.sample_ddpm(res.params, res.sizes, res.alpha_bar, 100, torch.Generator().manual_seed(0))
+    b = diffusion.sample_ddpm(res.params, res.sizes, res.alpha_bar, 100, torch.Generator().manual_seed(0),
+                              clip_x0=1e9)
+    torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-3)  # two algebraically equal forms of one step
+    c = diffusion.sample_ddpm(res.params, res.sizes, res.alpha_bar, 100, torch.Generator().manual_seed(0),
+                              clip_x0=0.5)
+    # a clean point clipped to [-0.5, 0.5] pulls the samples in
+    assert c.abs().max() < a.abs().max()
+    x = diffusion.sample_ddpm(res.params.repeat(2, 1), res.sizes, res.alpha_bar, 10, torch.Generator().manual_seed(0),
+                              n_arms=2)
+    torch.testing.assert_close(x[:2], x[2:], rtol=0, atol=0)  # seed i of every arm gets the same noise

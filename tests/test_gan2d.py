@@ -129,3 +129,31 @@ def test_a_trained_gan_beats_an_untrained_one():
 def test_bad_arguments_raise_naming_them(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_adam_takes_one_rate_per_network():
+    g = torch.Generator().manual_seed(1)
+    p0 = torch.randn(3, 5, generator=g, dtype=torch.float64)
+    grads = [torch.randn(3, 5, generator=g, dtype=torch.float64) for _ in range(4)]
+    lrs = torch.tensor([[0.1], [0.01], [0.0]], dtype=torch.float64)
+    mine = p0.clone()
+    opt = gan2d.Adam(mine)
+    rows = [p0[i].clone() for i in range(3)]
+    opts = [gan2d.Adam(r) for r in rows]
+    for grad in grads:
+        opt.step(grad, lrs)
+        for i in range(3):
+            opts[i].step(grad[i], float(lrs[i]))
+    torch.testing.assert_close(mine, torch.stack(rows), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(mine[2], p0[2])  # rate 0: unchanged
+
+
+def test_arms_share_random_numbers_and_match_a_single_run():
+    kw = dict(steps=20, n_seeds=2, seed=5, hidden=8, batch_size=16, n_eval=100, eval_every=10, device="cpu")
+    arms = gan2d.train_gan([1e-3, 2e-3], [4e-3, 4e-3], **kw)
+    one = gan2d.train_gan(2e-3, 4e-3, **kw)
+    assert arms.samples.shape == (4, 100, 2) and arms.coverage_curve.shape == (2, 4)
+    # arm 1 is the single run with its rates: same draws, only round-off of the per-network rate differs
+    np.testing.assert_allclose(arms.samples[2:], one.samples, atol=1e-5)
+    with pytest.raises(ValueError, match="same length"):
+        gan2d.train_gan([1e-3, 1e-3], [1e-3], steps=1, n_seeds=1, device="cpu")

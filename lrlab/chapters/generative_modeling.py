@@ -9,11 +9,14 @@ True
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 
-from .. import diffusion, games, gan2d
-from ..schedules import constant_schedule, cosine_schedule, inverse_sqrt_schedule
+from .. import diffusion, games, gan2d, stats
+from ..schedules import (constant_schedule, cosine_schedule, inverse_sqrt_schedule, linear_warmup,
+                         warmup_cosine_schedule)
 
 # ---------------------------------------------------------------------------
 # Section 1: the Dirac-GAN
@@ -81,7 +84,9 @@ def dirac_summary(runs: dict) -> dict:
         schedule (predicted ln E_T/E_0 = sum ln(1 + eta_t^2)) and ``min_energy_ratio``
         (smallest E_{t+1}/E_t over every simultaneous schedule: never below 1),
         ``ttur_factor_pred``/``ttur_factor_sim`` (weighted energy), ``alt_ttur_invariant_dev``,
-        ``penalty_radius`` (closed-form spectral radius) and ``penalty_factor_sim``,
+        ``alt_ttur_energy_max`` and ``alt_ttur_energy_bound`` (the largest energy the invariant allows),
+        ``penalty_radius`` (closed-form spectral radius), ``penalty_factor_sim`` and ``penalty_factor_tol``
+        (the relative gap that the eigenvectors' non-orthogonality allows over the run),
         ``softplus_factor_pred``/``softplus_factor_sim`` (first 100 steps).
     """
     E = {name: games.energy(*r) for name, r in runs.items()}
@@ -109,9 +114,17 @@ def dirac_summary(runs: dict) -> dict:
     inv = games.alternating_invariant(th, ps, g, d)
     out["alt_ttur_invariant_dev"] = float(np.max(np.abs(inv / inv[0] - 1)))
     out["alt_ttur_energy_max"] = float(E["alternating, TTUR"].max())
+    # the ellipse I(theta, psi) = I_0 holds energies up to I_0 / lambda_min of I's quadratic form
+    a, b = g, d  # c = 1 for the linear loss
+    lam_min = float(np.linalg.eigvalsh(np.array([[b, -a * b / 2], [-a * b / 2, a]]))[0])
+    out["alt_ttur_energy_bound"] = float(np.max(inv[0]) / lam_min)
     out["penalty_radius"] = games.spectral_radius(games.linear_map(DIRAC_LR, gamma=DIRAC_GAMMA))
     out["penalty_factor_pred"] = out["penalty_radius"] ** 2
     out["penalty_factor_sim"] = per_step_factor(E["simultaneous, gradient penalty"])
+    # E_t = |lambda|^{2t} times a factor that the eigenvectors' condition number kappa bounds within [1/kappa^2,
+    # kappa^2]: over T steps the measured per-step factor may differ from |lambda|^2 by kappa^{4/T} at most
+    kappa = float(np.linalg.cond(np.linalg.eig(games.linear_map(DIRAC_LR, gamma=DIRAC_GAMMA))[1]))
+    out["penalty_factor_tol"] = kappa ** (4 / DIRAC_STEPS) - 1
     out["softplus_factor_pred"] = games.energy_growth_factor(DIRAC_LR, f="softplus")
     out["softplus_factor_sim"] = per_step_factor(E["simultaneous, softplus"][:101])
     out["softplus_energy_ratio"] = float(np.mean(E["simultaneous, softplus"][-1] / E["simultaneous, softplus"][0]))
@@ -119,42 +132,80 @@ def dirac_summary(runs: dict) -> dict:
 
 
 # ---------------------------------------------------------------------------
-# Section 2: a 2-D GAN on a ring of Gaussians
+# Section 3: a 2-D GAN on a ring of Gaussians
 # ---------------------------------------------------------------------------
 GAN_CONFIGS = {"equal rates": (1e-3, 1e-3), "TTUR": (1e-3, 4e-3)}  # (generator, discriminator) Adam rates
 GAN_STEPS = 1500
-GAN_SEEDS = 8
-GAN_SEED = 0
+GAN_SEEDS = 12
+GAN_SEED = 1  # a seed stream not looked at when the rates were fixed (stream 0 was)
 GAN_EVAL_EVERY = 250
 GAN_EARLY_STEP = 500
+GAN_MARGIN = 1 / 8  # equivalence / non-inferiority margin for coverage: one mode of eight
 GAN_KW = {"hidden": 64, "batch_size": 64, "noise_dim": 4, "n_eval": 1000, "std": 0.1, "radius": 2.0, "n_modes": 8}
 
 
 def gan_experiment(device=None) -> dict:
-    """Train ``GAN_SEEDS`` GANs per configuration of ``GAN_CONFIGS``: ``{name: GANResult}``."""
+    """Train ``GAN_SEEDS`` GANs per configuration of ``GAN_CONFIGS``: ``{name: GANResult}``.
+
+    Both configurations train in one batched run on common random numbers: seed ``i`` of each starts
+    from the same generator and discriminator weights and sees the same data and latent draws.
+    """
     torch.set_num_threads(1)
-    return {name: gan2d.train_gan(lg, ld, steps=GAN_STEPS, n_seeds=GAN_SEEDS, seed=GAN_SEED, eval_every=GAN_EVAL_EVERY,
-                                  device=device, **GAN_KW)
-            for name, (lg, ld) in GAN_CONFIGS.items()}
+    lg, ld = zip(*GAN_CONFIGS.values())
+    r = gan2d.train_gan(list(lg), list(ld), steps=GAN_STEPS, n_seeds=GAN_SEEDS, seed=GAN_SEED,
+                        eval_every=GAN_EVAL_EVERY, device=device, **GAN_KW)
+    out = {}
+    for a, name in enumerate(GAN_CONFIGS):
+        k = slice(a * GAN_SEEDS, (a + 1) * GAN_SEEDS)
+        out[name] = dataclasses.replace(r, samples=r.samples[k], coverage=r.coverage[k], high_quality=r.high_quality[k],
+                                        coverage_curve=r.coverage_curve[:, k],
+                                        high_quality_curve=r.high_quality_curve[:, k])
+    return out
+
+
+def gan_early(result) -> np.ndarray:
+    """Coverage per seed at step ``GAN_EARLY_STEP``."""
+    return result.coverage_curve[int(np.flatnonzero(result.eval_steps == GAN_EARLY_STEP)[0])]
+
+
+def gan_stats(results: dict) -> dict:
+    """The paired comparisons of section 3 (seed i of both configurations shares its draws).
+
+    Returns
+    -------
+    dict
+        ``"early"``: TTUR minus equal rates, coverage at ``GAN_EARLY_STEP``; ``"end"``: equal rates minus TTUR at
+        the end, with ``"end_tost"`` (its lower 90% bound above ``-GAN_MARGIN`` is non-inferiority at 5 %);
+        ``"ttur_after"``: TTUR's end minus its ``GAN_EARLY_STEP`` coverage, with ``"ttur_after_tost"``;
+        ``"eq_after"``: the same for equal rates; ``"hq"``: TTUR minus equal rates, high-quality fraction at
+        the end (:class:`lrlab.stats.PairedTest` / :class:`lrlab.stats.Equivalence`).
+    """
+    eq, tt = results["equal rates"], results["TTUR"]
+    return {"early": stats.paired_t(gan_early(tt), gan_early(eq)),
+            "end": stats.paired_t(eq.coverage, tt.coverage),
+            "end_tost": stats.tost(eq.coverage, tt.coverage, GAN_MARGIN),
+            "ttur_after": stats.paired_t(tt.coverage, gan_early(tt)),
+            "ttur_after_tost": stats.tost(tt.coverage, gan_early(tt), GAN_MARGIN),
+            "eq_after": stats.paired_t(eq.coverage, gan_early(eq)),
+            "hq": stats.paired_t(tt.high_quality, eq.high_quality)}
 
 
 def gan_table(results: dict):
-    """Coverage and high-quality fraction (mean and standard deviation over seeds), early and at the end."""
+    """Coverage early and at the end, and the high-quality fraction at the end: mean ± 95% CI over seeds."""
     import pandas as pd
 
     rows = []
     for name, r in results.items():
-        early = int(np.flatnonzero(r.eval_steps == GAN_EARLY_STEP)[0])
         lg, ld = GAN_CONFIGS[name]
-        rows.append({"config": name, "lr_G": lg, "lr_D": ld,
-                     "coverage_early": r.coverage_curve[early].mean(), "coverage_early_sd": r.coverage_curve[early].std(),
-                     "coverage_end": r.coverage.mean(), "coverage_end_sd": r.coverage.std(),
-                     "high_quality_end": r.high_quality.mean(), "high_quality_end_sd": r.high_quality.std()})
+        rows.append({"config": name, "rates (G, D)": f"{lg:g}, {ld:g}",
+                     f"coverage at step {GAN_EARLY_STEP}": f"{stats.mean_ci(gan_early(r)):.2f}",
+                     f"coverage at step {GAN_STEPS}": f"{stats.mean_ci(r.coverage):.2f}",
+                     "high-quality fraction at the end": f"{stats.mean_ci(r.high_quality):.2f}"})
     return pd.DataFrame(rows).set_index("config")
 
 
 # ---------------------------------------------------------------------------
-# Section 3: noise schedules
+# Section 4: noise schedules
 # ---------------------------------------------------------------------------
 NS_T = 1000
 NS_BAND = 2.0  # |log SNR| <= NS_BAND: signal and noise of comparable size
@@ -181,59 +232,180 @@ def noise_summary() -> dict:
 
 
 # ---------------------------------------------------------------------------
-# Section 4: a tiny diffusion model, warmup and EMA
+# Section 5: a tiny diffusion model, warmup x decay (x EMA)
 # ---------------------------------------------------------------------------
-DIFF_STEPS = 1500
-DIFF_SEEDS = 6
-DIFF_SEED = 0
-DIFF_PEAK_LR = 3e-3
-DIFF_WARMUP = 100
+DIFF_STEPS = 1000
+DIFF_WARMUP = 100  # steps of linear warmup in the two warmup arms (10 % of training)
 DIFF_EMA_DECAY = 0.99
 DIFF_T = 100  # diffusion steps of the tiny model (cosine noise schedule)
-DIFF_N_SAMPLES = 1000
-DIFF_KW = {"hidden": 64, "batch_size": 128, "total_steps": DIFF_T, "noise_schedule": "cosine", "std": 0.1}
+DIFF_N_SAMPLES = 500  # samples per model (and per data reference) for the energy distance
+DIFF_KW = {"hidden": 32, "batch_size": 128, "total_steps": DIFF_T, "noise_schedule": "cosine", "std": 0.1}
+DIFF_ARMS = {  # name -> (warmup, cosine decay to zero)
+    "constant": (False, False),
+    "warmup + constant": (True, False),
+    "cosine": (False, True),
+    "warmup + cosine": (True, True),
+}
+DIFF_PEAKS = tuple(2e-3 * 2.0**k for k in range(8))  # the common peak_lr grid, 0.002 to 0.256
+DIFF_SELECT_SEEDS = 3  # selection seeds per (arm, peak): the peaks are chosen on these ...
+DIFF_SELECT_SEED = 100
+DIFF_SEEDS = 12  # ... and the report uses other seeds
+DIFF_SEED = 0
+DIFF_CLIP = 3.0  # the sampler clips its predicted clean point to [-3, 3]^2 (the data lie within radius 2.5)
+DIFF_MARGIN = 0.008  # equivalence margin in energy distance: about what separates two data samples of this size
 
 
-def diffusion_experiment(device=None) -> dict:
-    """Train with warmup + cosine and with a constant rate; sample raw and EMA weights; energy distances.
+def diffusion_rates(arm: str, peak_lr: float) -> np.ndarray:
+    """The ``DIFF_STEPS`` rates of one arm of the factorial: optional linear warmup, then constant or cosine to 0.
+
+    >>> r = diffusion_rates("warmup + cosine", 1.0)
+    >>> float(r[0]), float(r[DIFF_WARMUP]), bool(r[-1] < 1e-4), diffusion_rates("constant", 0.5)[[0, -1]].tolist()
+    (0.0, 1.0, True, [0.5, 0.5])
+    """
+    warm, decay = DIFF_ARMS[arm]
+    steps = np.arange(DIFF_STEPS)
+    if decay:
+        sched = warmup_cosine_schedule(peak_lr, DIFF_STEPS, DIFF_WARMUP if warm else 0)
+    else:
+        sched = linear_warmup(constant_schedule(peak_lr), DIFF_WARMUP if warm else 0)
+    return np.asarray(sched(steps), dtype=np.float64) * np.ones(DIFF_STEPS)
+
+
+def _diffusion_scores(columns: list, n_seeds: int, seed: int, device=None, keep_samples: bool = False,
+                      kinds=("raw", "ema")) -> dict:
+    """Train one population per ``(arm, peak)`` column with common random numbers; energy distances per column and seed.
+
+    Seed ``i`` of every column has the same initial weights, minibatches, sampling noise and data reference.
+    Returns ``{kind: (len(columns), n_seeds)}`` for ``kind`` in ``kinds`` (``"raw"``, ``"ema"``), ``"floor"`` (two independent data samples, per seed),
+    ``"result"`` and, with ``keep_samples``, ``"raw_samples"``/``"ema_samples"`` (columns, seeds, n, 2).
+    """
+    torch.set_num_threads(1)
+    rates = np.stack([diffusion_rates(arm, peak) for arm, peak in columns], axis=1)
+    res = diffusion.train_ddpm(steps=DIFF_STEPS, n_seeds=n_seeds, seed=seed, ema_decay=DIFF_EMA_DECAY, rates=rates,
+                               device=device, **DIFF_KW)
+    dev = torch.device(res.device)
+    gen = torch.Generator(device=dev).manual_seed(seed + 1)
+    data = gan2d.ring_mixture(DIFF_N_SAMPLES, std=DIFF_KW["std"], generator=gen, batch_shape=(n_seeds,))
+    other = gan2d.ring_mixture(DIFF_N_SAMPLES, std=DIFF_KW["std"], generator=gen, batch_shape=(n_seeds,))
+    out = {"result": res, "floor": diffusion.energy_distance(data, other)}
+    k = len(columns)
+    for kind in kinds:
+        params = res.params if kind == "raw" else res.ema_params
+        x = diffusion.sample_ddpm(params, res.sizes, res.alpha_bar, DIFF_N_SAMPLES,
+                                  torch.Generator(device=dev).manual_seed(seed + 2), n_arms=k, clip_x0=DIFF_CLIP)
+        out[kind] = diffusion.energy_distance(x.reshape(k, n_seeds, DIFF_N_SAMPLES, 2), data).reshape(k, n_seeds)
+        if keep_samples:
+            out[kind + "_samples"] = x.reshape(k, n_seeds, DIFF_N_SAMPLES, 2).cpu().numpy()
+    return out
+
+
+def diffusion_selection(device=None) -> dict:
+    """Every arm at every peak of ``DIFF_PEAKS`` on the ``DIFF_SELECT_SEEDS`` selection seeds (last iterate).
 
     Returns
     -------
     dict
-        ``{"warmup + cosine" | "constant": {"result": DDPMResult, "raw": (S,), "ema": (S,)}}``
-        and ``"floor"``: the energy distance between two independent data samples of the
-        same size (what a perfect model would score), per seed.
+        ``"raw"``: ``{arm: (len(DIFF_PEAKS), DIFF_SELECT_SEEDS)}`` energy distances of the last iterate, and
+        ``"best"``: ``{arm: peak}``, the peak of the lowest mean (each arm its own best; a diverged run, NaN
+        weights, counts as infinitely bad).
     """
-    torch.set_num_threads(1)
-    out = {}
-    for i, (name, sched) in enumerate((("warmup + cosine", "warmup_cosine"), ("constant", "constant"))):
-        res = diffusion.train_ddpm(steps=DIFF_STEPS, n_seeds=DIFF_SEEDS, seed=DIFF_SEED + i, peak_lr=DIFF_PEAK_LR,
-                                   warmup_steps=DIFF_WARMUP, schedule=sched, ema_decay=DIFF_EMA_DECAY, device=device,
-                                   **DIFF_KW)
-        dev = torch.device(res.device)
-        gen = torch.Generator(device=dev).manual_seed(1000 + i)
-        data = gan2d.ring_mixture(DIFF_N_SAMPLES, std=DIFF_KW["std"], generator=gen, batch_shape=(DIFF_SEEDS,))
-        row = {"result": res}
-        for kind, params in (("raw", res.params), ("ema", res.ema_params)):
-            x = diffusion.sample_ddpm(params, res.sizes, res.alpha_bar, DIFF_N_SAMPLES, gen)
-            row[kind] = diffusion.energy_distance(x, data)
-            row[kind + "_samples"] = x.cpu().numpy()
-        out[name] = row
-    gen = torch.Generator(device=dev).manual_seed(999)
-    a = gan2d.ring_mixture(DIFF_N_SAMPLES, std=DIFF_KW["std"], generator=gen, batch_shape=(DIFF_SEEDS,))
-    b = gan2d.ring_mixture(DIFF_N_SAMPLES, std=DIFF_KW["std"], generator=gen, batch_shape=(DIFF_SEEDS,))
-    out["floor"] = diffusion.energy_distance(a, b)
+    columns = [(arm, peak) for arm in DIFF_ARMS for peak in DIFF_PEAKS]
+    sc = _diffusion_scores(columns, DIFF_SELECT_SEEDS, DIFF_SELECT_SEED, device, kinds=("raw",))
+    n = len(DIFF_PEAKS)
+    out = {"raw": {arm: sc["raw"][i * n:(i + 1) * n] for i, arm in enumerate(DIFF_ARMS)}}
+    out["best"] = {arm: DIFF_PEAKS[int(np.argmin(np.nan_to_num(v.mean(axis=1), nan=np.inf)))]
+                   for arm, v in out["raw"].items()}
     return out
 
 
-def diffusion_table(results: dict):
-    """Energy distance to the data (mean and standard deviation over seeds) for every schedule and weights."""
+def diffusion_top_ratio(selection: dict) -> float:
+    """Smallest, over the arms, ratio of the last iterate's mean distance at the grid's top peak to its best mean
+    (selection seeds; a diverged run counts as infinitely bad)."""
+    ratios = []
+    for v in selection["raw"].values():
+        m = np.nan_to_num(v.mean(axis=1), nan=np.inf)
+        ratios.append(m[-1] / m.min())
+    return float(min(ratios))
+
+
+def diffusion_experiment(device=None) -> dict:
+    """The factorial on the ``DIFF_SEEDS`` report seeds, each arm at the peak chosen for its last iterate on the
+    selection seeds; the last iterate and the EMA of the same runs.
+
+    Returns
+    -------
+    dict
+        ``"selection"`` (:func:`diffusion_selection`), ``"peak"``: ``{arm: peak}``, ``"raw"``/``"ema"``:
+        ``{arm: (DIFF_SEEDS,)}`` energy distances of the last iterate / its EMA, ``"samples"``:
+        ``{(kind, arm): (DIFF_SEEDS, n, 2)}``, ``"rates"``: ``{arm: (DIFF_STEPS,)}``, ``"floor"`` (DIFF_SEEDS,)
+        and ``"device"``.
+    """
+    sel = diffusion_selection(device)
+    peak = dict(sel["best"])
+    columns = [(arm, peak[arm]) for arm in DIFF_ARMS]
+    sc = _diffusion_scores(columns, DIFF_SEEDS, DIFF_SEED, device, keep_samples=True)
+    out = {"selection": sel, "peak": peak, "floor": sc["floor"], "device": sc["result"].device,
+           "samples": {}, "rates": {}, "raw": {}, "ema": {}}
+    for j, arm in enumerate(DIFF_ARMS):
+        out["rates"][arm] = sc["result"].rates[:, j]
+        for kind in ("raw", "ema"):
+            out[kind][arm] = sc[kind][j]
+            out["samples"][kind, arm] = sc[kind + "_samples"][j]
+    return out
+
+
+def diffusion_effects(diff: dict) -> dict:
+    """Paired effects of warmup, of decay and of the EMA on the energy distance (negative: the factor helps).
+
+    Returns
+    -------
+    dict
+        ``{kind: {...}}`` for ``kind`` in ``"raw"``, ``"ema"``: ``"warmup"`` and ``"decay"`` (main effects: the
+        mean of the two simple effects, per seed), ``"warmup | constant"``, ``"warmup | cosine"``,
+        ``"decay | no warmup"``, ``"decay | warmup"`` and ``"interaction"`` (:class:`lrlab.stats.PairedTest`), and
+        ``"tost"``: the same keys as :class:`lrlab.stats.Equivalence` with margin ``DIFF_MARGIN``;
+        ``"ema_gain"``: ``{arm: PairedTest}`` of EMA minus last iterate of the same runs, ``"ema_gain_tost"``, and
+        ``"ema_vs_decay"``: the constant rate's EMA minus the cosine decay's last iterate, and ``"vs_floor"``:
+        ``{(kind, arm): PairedTest}`` of each model's distance minus the data floor.
+    """
+    out = {}
+    for kind in ("raw", "ema"):
+        v = diff[kind]
+        c, wc, k, wk = v["constant"], v["warmup + constant"], v["cosine"], v["warmup + cosine"]
+        pairs = {"warmup | constant": (wc, c), "warmup | cosine": (wk, k), "decay | no warmup": (k, c),
+                 "decay | warmup": (wk, wc), "warmup": ((wc + wk) / 2, (c + k) / 2),
+                 "decay": ((k + wk) / 2, (c + wc) / 2), "interaction": (wk - k, wc - c)}
+        out[kind] = {name: stats.paired_t(a, b) for name, (a, b) in pairs.items()}
+        out[kind]["tost"] = {name: stats.tost(a, b, DIFF_MARGIN) for name, (a, b) in pairs.items()}
+    out["ema_gain"] = {arm: stats.paired_t(diff["ema"][arm], diff["raw"][arm]) for arm in DIFF_ARMS}
+    out["ema_gain_tost"] = {arm: stats.tost(diff["ema"][arm], diff["raw"][arm], DIFF_MARGIN) for arm in DIFF_ARMS}
+    # is an EMA a substitute for the decay? the constant rate's EMA against the cosine decay's last iterate
+    out["ema_vs_decay"] = stats.paired_t(diff["ema"]["constant"], diff["raw"]["cosine"])
+    # every model against the data's own floor (same data reference per seed)
+    out["vs_floor"] = {(kind, arm): stats.paired_t(diff[kind][arm], diff["floor"])
+                       for kind in ("raw", "ema") for arm in DIFF_ARMS}
+    return out
+
+
+def diffusion_effects_table(effects: dict):
+    """The paired effects of :func:`diffusion_effects` as a table of strings (difference, 95% CI, p)."""
+    import pandas as pd
+
+    names = ["warmup", "warmup | constant", "warmup | cosine", "decay", "decay | no warmup", "decay | warmup",
+             "interaction"]
+    rows = [{"effect": name, **{label: f"{effects[kind][name]:.4f}" for kind, label in
+                                (("raw", "last iterate"), ("ema", "EMA"))}} for name in names]
+    return pd.DataFrame(rows).set_index("effect")
+
+
+def diffusion_table(diff: dict):
+    """Selected peak and energy distance (mean ± 95% CI over the report seeds) of the last iterate and the EMA, per arm."""
     import pandas as pd
 
     rows = []
-    for name in ("warmup + cosine", "constant"):
-        for kind in ("raw", "ema"):
-            v = results[name][kind]
-            rows.append({"rate schedule": name, "weights": "EMA" if kind == "ema" else "last iterate",
-                         "energy distance": v.mean(), "sd over seeds": v.std()})
-    return pd.DataFrame(rows)
+    for arm in DIFF_ARMS:
+        row = {"rate schedule": arm, "peak_lr": f"{diff['peak'][arm]:g}"}
+        for kind, label in (("raw", "last iterate"), ("ema", "EMA")):
+            row[label] = f"{stats.mean_ci(diff[kind][arm]):.4f}"
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("rate schedule")
