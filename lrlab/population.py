@@ -45,9 +45,6 @@ def data(device=None):
     return digits(split_seed=SPLIT_SEED, device=resolve_device(device))
 
 
-
-
-
 def n_train() -> int:
     """Number of training examples of the chapter's digits split.
 
@@ -120,12 +117,17 @@ def train_population(
     params=None,
     optimizer: str = "sgd",
     betas: tuple = (0.9, 0.999),
+    batches: torch.Tensor | None = None,
 ) -> dict:
     r"""Train a population with heavy-ball SGD, member ``i`` at rate ``rates[i, t]`` and momentum ``momentum[i, t]``.
 
     The update is PyTorch's: :math:`v \leftarrow \mu v + g`, :math:`\theta \leftarrow \theta - \eta v`
     (plain SGD for :math:`\mu = 0`). With ``optimizer="adam"`` it is Adam (Kingma & Ba 2015, with
-    bias correction, :math:`\epsilon = 10^{-8}`, ``betas``; ``momentum`` is then ignored). Each member draws its own minibatches of
+    bias correction, :math:`\epsilon = 10^{-8}`, ``betas``; ``momentum`` is then ignored). With
+    ``optimizer="schedule_free"`` it is schedule-free SGD (Defazio et al. 2024), the recursion of
+    :class:`lrlab.schedule_free.ScheduleFreeSGD` with ``rates[i, t]`` as :math:`\gamma_t` (warmup
+    included) and the scalar ``momentum`` as the interpolation :math:`\beta`; it is evaluated at
+    the average :math:`x`, and ``params`` returns :math:`y`. Each member draws its own minibatches of
     ``batch_size`` examples (with replacement across steps, without inside a
     step) from a generator seeded with ``seed``.
 
@@ -143,6 +145,14 @@ def train_population(
         Seed of the initial weights (default ``seed``).
     params : list of tensors, optional
         Start from these weights instead (copied).
+    optimizer : {"sgd", "adam"}
+    betas : tuple of float
+        Adam's :math:`(\beta_1, \beta_2)`.
+    batches : torch.Tensor, optional
+        Minibatch indices ``(T, S, batch_size)`` (e.g. from :func:`batch_table`) with ``P`` a
+        multiple of ``S``: member ``i`` uses ``batches[t, i % S]`` and ``seed`` draws nothing.
+        With members laid out as groups of ``S`` seeds (one group per setting), seed ``i``
+        of every group sees the same minibatches: common random numbers for paired comparisons.
 
     Returns
     -------
@@ -150,33 +160,51 @@ def train_population(
         ``params`` (final weights), ``steps`` (evaluation steps), ``train_loss``,
         ``test_loss``, ``test_acc`` (arrays ``(n_evals, P)``), ``final`` (the last
         evaluation, a dict of ``(P,)`` arrays), ``diverged`` (bool ``(P,)``: a
-        non-finite loss, or a final training loss above the initial one).
+        non-finite loss, or a final training loss above the initial one); for schedule-free
+        also ``average`` (the final :math:`x`).
     """
     device = resolve_device(device)
-    data = data(device)
+    split = data(device)
     rates = np.atleast_2d(np.asarray(rates, dtype=np.float64))
     n_members, total = rates.shape
     mom = np.broadcast_to(np.asarray(momentum, dtype=np.float64), rates.shape) if np.ndim(momentum) else None
     if params is None:
         params = init_population(n_members, seed=seed if init_seed is None else init_seed, device=device)
     params = [p.detach().clone().requires_grad_(True) for p in params]
-    if optimizer not in ("sgd", "adam"):
-        raise ValueError(f"optimizer must be 'sgd' or 'adam', got optimizer={optimizer!r}")
-    bufs = [torch.zeros_like(p) for p in params]
-    second = [torch.zeros_like(p) for p in params]
+    if optimizer not in ("sgd", "adam", "schedule_free"):
+        raise ValueError(f"optimizer must be 'sgd', 'adam' or 'schedule_free', got optimizer={optimizer!r}")
+    bufs = [torch.zeros_like(p) for p in params]  # momentum buffers; z for schedule-free
+    second = [torch.zeros_like(p) for p in params]  # Adam's second moments; x for schedule-free
+    if optimizer == "schedule_free":
+        if np.ndim(momentum) or not 0.0 <= float(momentum) <= 1.0:
+            raise ValueError(f"schedule-free needs one interpolation momentum in [0, 1], got momentum={momentum!r}")
+        bufs = [p.detach().clone() for p in params]
+        second = [p.detach().clone() for p in params]
+        weights = np.maximum.accumulate(rates, axis=1) ** 2  # gamma_max,t^2 (the reference implementation's)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            avg = np.nan_to_num(weights / np.cumsum(weights, axis=1))  # c_{t+1}; 0 while every rate so far is 0
+        avg_t = torch.as_tensor(avg.T.copy(), dtype=torch.float32, device=device)
     beta1, beta2 = betas
     lr_t = torch.as_tensor(rates.T.copy(), dtype=torch.float32, device=device)  # (T, P)
     mom_t = None if mom is None else torch.as_tensor(mom.T.copy(), dtype=torch.float32, device=device)
     mu_scalar = float(momentum) if mom is None else None
     gen = torch.Generator(device=device).manual_seed(int(seed) + 7919)
-    n = data.x_train.shape[0]
-    x, y = data.x_train, data.y_train
+    n = split.x_train.shape[0]
+    if batches is not None:
+        batches = torch.as_tensor(batches, device=device)
+        if batches.dim() != 3 or batches.shape[0] < total or n_members % batches.shape[1] or \
+                batches.shape[2] != batch_size:
+            raise ValueError(f"batches must have shape (>= {total}, S, {batch_size}) with S dividing {n_members} "
+                             f"members, got batches.shape={tuple(batches.shape)}")
+        groups = n_members // batches.shape[1]
+    x, y = split.x_train, split.y_train
     eval_steps = sorted(set(range(0, total, eval_every)) | {total}) if eval_every else [0, total]
     record = {"steps": [], "train_loss": [], "test_loss": [], "test_acc": []}
 
     def log(step):
-        tr = evaluate(params, x, y)
-        te = evaluate(params, data.x_test, data.y_test)
+        point = second if optimizer == "schedule_free" else params  # schedule-free is evaluated at x
+        tr = evaluate(point, x, y)
+        te = evaluate(point, split.x_test, split.y_test)
         record["steps"].append(step)
         record["train_loss"].append(tr["loss"])
         record["test_loss"].append(te["loss"])
@@ -185,13 +213,22 @@ def train_population(
     for t in range(total):
         if t in eval_steps:
             log(t)
-        idx = torch.rand(n_members, n, generator=gen, device=device).argsort(1)[:, :batch_size]
+        if batches is None:
+            idx = torch.rand(n_members, n, generator=gen, device=device).argsort(1)[:, :batch_size]
+        else:
+            idx = batches[t].repeat(groups, 1)
         loss = member_losses(params, x[idx], y[idx]).sum()
         grads = torch.autograd.grad(loss, params)
         with torch.no_grad():
             lr = lr_t[t]
             for p, g, b, v2 in zip(params, grads, bufs, second):
                 shape = (-1,) + (1,) * (p.dim() - 1)
+                if optimizer == "schedule_free":
+                    beta = float(momentum)
+                    b.sub_(lr.view(shape) * g)  # z_{t+1} = z_t - gamma_t g(y_t)
+                    v2.lerp_(b, avg_t[t].view(shape))  # x_{t+1} = (1 - c_{t+1}) x_t + c_{t+1} z_{t+1}
+                    p.copy_(torch.lerp(b, v2, beta))  # y_{t+1} = (1 - beta) z_{t+1} + beta x_{t+1}
+                    continue
                 if optimizer == "adam":
                     b.mul_(beta1).add_(g, alpha=1 - beta1)
                     v2.mul_(beta2).addcmul_(g, g, value=1 - beta2)
@@ -208,6 +245,8 @@ def train_population(
     log(total)
     out = {k: np.array(v) for k, v in record.items()}
     out["params"] = [p.detach() for p in params]
+    if optimizer == "schedule_free":
+        out["average"] = [v.detach() for v in second]
     out["final"] = {"train_loss": out["train_loss"][-1], "test_loss": out["test_loss"][-1], "test_acc": out["test_acc"][-1]}
     first = out["train_loss"][0]
     last = out["train_loss"][-1]
@@ -224,10 +263,10 @@ def top_hessian_eigenvalue(params, iters: int = 20, seed: int = 0, device=None) 
     stability limit for plain SGD at that point is :math:`2/h_{\max}`.
     """
     device = resolve_device(device)
-    data = data(device)
+    split = data(device)
     params = [p.detach().clone().requires_grad_(True) for p in params]
     gen = torch.Generator(device=device).manual_seed(int(seed))
-    loss = member_losses(params, data.x_train, data.y_train).sum()
+    loss = member_losses(params, split.x_train, split.y_train).sum()
     grads = torch.autograd.grad(loss, params, create_graph=True)
     v = [torch.randn(p.shape, generator=gen, device=device) for p in params]
 
@@ -255,9 +294,16 @@ class PopulationModule(torch.nn.Module):
         return member_losses(list(self.weights), x, y)
 
 
-def batch_table(steps: int, n_members: int, batch: int, seed: int, device) -> torch.Tensor:
-    """Minibatch indices of every step, ``(steps, n_members, batch)``: step ``t`` always gets the same batch."""
-    data = data(device)
+def batch_table(steps: int, n_members: int, batch: int, seed: int, device=None) -> torch.Tensor:
+    """Minibatch indices of every step, ``(steps, n_members, batch)``: step ``t`` always gets the same batch.
+
+    Each row holds ``batch`` distinct training examples (without replacement inside a step).
+
+    >>> t = batch_table(5, 2, 8, seed=0, device="cpu")
+    >>> tuple(t.shape), all(len(set(row.tolist())) == 8 for row in t.reshape(-1, 8))
+    ((5, 2, 8), True)
+    """
+    device = resolve_device(device)
+    n = data(device).x_train.shape[0]
     gen = torch.Generator(device=device).manual_seed(int(seed))
-    n = data.x_train.shape[0]
     return torch.rand(steps, n_members, n, generator=gen, device=device).argsort(-1)[..., :batch]

@@ -3,6 +3,16 @@ r"""Chapter 5's parameters and experiments ("Scaling up: warmup, large batches, 
 Imported by ``book/scaling_up.md`` and by ``tests/test_scaling_up_claims.py``, so the
 numbers in the book and the checks of its claims cannot drift apart. The networks
 are :mod:`lrlab.population`'s batched MLPs on the digits.
+
+Compared settings share their seeds (common random numbers): seed ``i`` of every
+setting starts from the same network and draws the same minibatches
+(:func:`lrlab.population.batch_table`), so differences are paired over seeds
+(:mod:`lrlab.stats`). Sections 3 and 4 tune every schedule's peak rate on one shared
+grid on ``SELECT_SEEDS`` selection seeds and report only the selected peaks on
+``SCHED_SEEDS`` other seeds; final training losses are compared as paired log
+ratios (:func:`log_ratio_test`), "equivalent" is a TOST with a margin fixed here
+(``RATIO_MARGIN``, ``ACC_MARGIN``), and fractions of seeds that train come with
+Clopper-Pearson intervals (:func:`binomial_ci`).
 """
 
 from __future__ import annotations
@@ -14,7 +24,47 @@ import torch
 
 from ..population import (HIDDEN, PopulationModule, batch_table, data as _data, evaluate, init_population,
                           member_losses, n_train, top_hessian_eigenvalue, train_population)
-from ..stats import mean_sd as summarize
+from ..device import resolve_device
+from ..stats import PairedTest, mean_ci, mean_sd as summarize, paired_t, tost
+
+
+def mean(x) -> float:
+    """Mean over seeds as a Python float.
+
+    >>> mean([1, 2])
+    1.5
+    """
+    return float(np.mean(x))
+
+
+def binomial_ci(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    r"""Clopper-Pearson interval for a fraction :math:`k/n` (e.g. of seeds that train).
+
+    Exact: :math:`[B_{\alpha/2}(k, n-k+1),\ B_{1-\alpha/2}(k+1, n-k)]` with :math:`B_q(a, b)` the
+    Beta quantile (Clopper & Pearson 1934); it covers the true fraction with probability at least ``level``.
+
+    >>> [round(v, 3) for v in binomial_ci(2, 8)]
+    [0.032, 0.651]
+    >>> binomial_ci(0, 10)[0], round(binomial_ci(0, 10)[1], 3)
+    (0.0, 0.308)
+    """
+    from scipy.stats import beta
+
+    alpha = 1 - level
+    lo = 0.0 if k == 0 else float(beta.ppf(alpha / 2, k, n - k + 1))
+    hi = 1.0 if k == n else float(beta.ppf(1 - alpha / 2, k + 1, n - k))
+    return lo, hi
+
+
+def fraction_text(k: int, n: int) -> str:
+    """``k of n (95% CI lo to hi %)``, with the Clopper-Pearson interval of :func:`binomial_ci`.
+
+    >>> fraction_text(2, 8)
+    '2 of 8 (95% CI 3 to 65 %)'
+    """
+    lo, hi = binomial_ci(k, n)
+    return f"{k} of {n} (95% CI {100 * lo:.0f} to {100 * hi:.0f} %)"
+
 
 def _rows(schedule, total_steps: int, n_seeds: int, length: int | None = None) -> np.ndarray:
     """``n_seeds`` copies of a schedule's rates over ``total_steps``, padded with zeros (frozen) up to ``length``."""
@@ -27,11 +77,11 @@ def _rows(schedule, total_steps: int, n_seeds: int, length: int | None = None) -
 # ---------------------------------------------------------------------------
 # Section 1: why warmup
 # ---------------------------------------------------------------------------
-SHARP_SEEDS = 4
+SHARP_SEEDS = 8
 SHARP_LR = 0.5  # plain SGD, batch SHARP_BATCH
 SHARP_BATCH = 32
 SHARP_CHECKPOINTS = (0, 25, 100, 400)
-WARM_SEEDS = 8
+WARM_SEEDS = 10
 WARM_BATCH = 32
 WARM_STEPS = 400
 WARMUP_STEPS = 40  # linear warmup length in sections 1's experiments (10 % of the run)
@@ -63,6 +113,8 @@ def sharpness_experiment(device=None) -> dict:
 def sgd_warmup_experiment(device=None) -> dict:
     """Plain SGD at each rate of ``SGD_RATES``, without and with a linear warmup of ``WARMUP_STEPS``.
 
+    Seed ``i`` of every setting starts from the same network and sees the same minibatches.
+
     Returns ``{(rate, warmup_steps): final-evaluation dict of (WARM_SEEDS,) arrays}``.
     """
     from ..schedules import constant_schedule, linear_warmup
@@ -72,8 +124,10 @@ def sgd_warmup_experiment(device=None) -> dict:
         for warm in (0, WARMUP_STEPS):
             keys.append((lr, warm))
             rows.append(_rows(linear_warmup(constant_schedule(lr), warm), WARM_STEPS, WARM_SEEDS))
-    run = train_population(np.concatenate(rows), WARM_BATCH, seed=200,
-                           init_seed=201, device=device, params=_tiled_init(len(keys), WARM_SEEDS, 201, device))
+    device = resolve_device(device)
+    run = train_population(np.concatenate(rows), WARM_BATCH, device=device,
+                           batches=batch_table(WARM_STEPS, WARM_SEEDS, WARM_BATCH, 200, device),
+                           params=_tiled_init(len(keys), WARM_SEEDS, 201, device))
     return _split(run["final"], keys, WARM_SEEDS)
 
 
@@ -99,13 +153,15 @@ def adam_warmup_schedules() -> dict:
 
 
 def adam_warmup_experiment(device=None) -> dict:
-    """Adam at ``ADAM_LR`` with each schedule of :func:`adam_warmup_schedules`, same initial networks.
+    """Adam at ``ADAM_LR`` with each schedule of :func:`adam_warmup_schedules`, same networks and minibatches.
 
     Returns ``{name: final-evaluation dict of (WARM_SEEDS,) arrays}``.
     """
     scheds = adam_warmup_schedules()
     rows = [_rows(s, ADAM_STEPS, WARM_SEEDS) for s in scheds.values()]
-    run = train_population(np.concatenate(rows), WARM_BATCH, seed=300, optimizer="adam", device=device,
+    device = resolve_device(device)
+    run = train_population(np.concatenate(rows), WARM_BATCH, optimizer="adam", device=device,
+                           batches=batch_table(ADAM_STEPS, WARM_SEEDS, WARM_BATCH, 300, device),
                            params=_tiled_init(len(scheds), WARM_SEEDS, 301, device))
     return _split(run["final"], list(scheds), WARM_SEEDS)
 
@@ -129,16 +185,16 @@ def adam_first_step_size(device=None) -> float:
 SCALE_BASE_LR = 0.1
 SCALE_BASE_BATCH = 16
 SCALE_SAMPLES = 16 * 1600  # the sample budget of every run (about 20 epochs)
-SCALE_FACTORS = (1, 2, 4, 8, 16, 24)
+SCALE_FACTORS = (1, 4, 8, 16, 24)
 SCALE_WARMUP_FRACTION = 0.3
-SCALE_SEEDS = 6
-SCALE_EDGE_SEEDS = 24  # more seeds where the outcome depends on the seed (k = 16, 24): 6 gave flukes
+SCALE_SEEDS = 10
+SCALE_EDGE_SEEDS = 24  # more seeds at k = 16, where the outcome depends on the seed
 SCALE_EVALS = 8
 
 
 def scale_seeds(k: int) -> int:
-    """Seeds run at scaling factor ``k``: ``SCALE_EDGE_SEEDS`` from k = 16 on, else ``SCALE_SEEDS``."""
-    return SCALE_EDGE_SEEDS if k >= 16 else SCALE_SEEDS
+    """Seeds run at scaling factor ``k``: ``SCALE_EDGE_SEEDS`` at the edge (k = 16), else ``SCALE_SEEDS``."""
+    return SCALE_EDGE_SEEDS if k == SCALE_FACTORS[-2] else SCALE_SEEDS
 
 
 def scaling_experiment(device=None) -> dict:
@@ -156,6 +212,7 @@ def scaling_experiment(device=None) -> dict:
     from ..scaling import linear_scaling
     from ..schedules import constant_schedule, linear_warmup
 
+    device = resolve_device(device)
     out = {}
     for i, k in enumerate(SCALE_FACTORS):
         batch = SCALE_BASE_BATCH * k
@@ -166,7 +223,8 @@ def scaling_experiment(device=None) -> dict:
         rows = np.concatenate([_rows(constant_schedule(lr), steps, seeds),
                                _rows(linear_warmup(constant_schedule(lr), warm), steps, seeds)])
         every = max(1, steps // SCALE_EVALS)
-        run = train_population(rows, batch, seed=400 + i, eval_every=every, device=device,
+        run = train_population(rows, batch, eval_every=every, device=device,
+                               batches=batch_table(steps, seeds, batch, 400 + i, device),
                                params=_tiled_init(2, seeds, 401, device))
         entry = {"lr": lr, "batch": batch, "steps": steps, "warmup_steps": warm, "seeds": seeds,
                  "samples": run["steps"] * batch}
@@ -176,6 +234,17 @@ def scaling_experiment(device=None) -> dict:
                            "final": {key: v[sl] for key, v in run["final"].items()}}
         out[k] = entry
     return out
+
+
+SCALE_TOL = 0.10  #: "the rule holds": mean final training loss within 10 % of that of k = 1
+CURVE_TOL = 0.20  #: curves against samples agree within 20 % over the second half of the budget
+
+
+def warmup_gain_at_edge(runs: dict) -> PairedTest:
+    """Paired t-test of the fraction of seeds that train (loss below ``TRAINED``), warmup minus none, at k = 16."""
+    k_edge = SCALE_FACTORS[-2]
+    trained = {name: (runs[k_edge][name]["final"]["train_loss"] < TRAINED).astype(float) for name in ("none", "warmup")}
+    return paired_t(trained["warmup"], trained["none"])
 
 
 def scaling_table(runs: dict):
@@ -196,17 +265,28 @@ def scaling_table(runs: dict):
 
 
 # ---------------------------------------------------------------------------
-# Sections 3 and 4: schedules at equal budgets, WSD branches, schedule-free SGD
+# Sections 3 and 4: schedules at equal budgets, each at its own best peak
 # ---------------------------------------------------------------------------
-SCHED_SEEDS = 6
 SCHED_BATCH = 32
 SCHED_MOMENTUM = 0.9
-SCHED_PEAK = 0.15
 SCHED_WARMUP = 30
 BUDGETS = (150, 300, 600)
 DECAY_FRACTION = 0.2
-SF_LRS = (1.0, 3.0)
+#: the shared peak grid (geometric, factor sqrt 2); every schedule is run at every peak
+SCHED_PEAKS = tuple(round(0.1 * 2 ** (k / 2), 4) for k in range(-1, 7))  # 0.071 .. 0.8
 SF_MOMENTUM = 0.9
+#: schedule-free's z is plain SGD, momentum SGD steps about eta / (1 - mu): its grid is the shared one times 1/(1 - mu)
+SF_PEAKS = tuple(round(p / (1 - SCHED_MOMENTUM), 4) for p in SCHED_PEAKS)  # 0.71 .. 8
+SELECT_SEEDS = 3  #: seeds (init and batches) on which each schedule's peak is selected
+SELECT_SEED = 510
+SCHED_SEEDS = 12  #: other seeds on which the selected peaks are reported
+REPORT_SEED = 520
+METHODS = ("constant", "cosine", "WSD", "inverse sqrt", "one-cycle", "schedule-free")
+ANYTIME = ("constant", "inverse sqrt", "schedule-free")  #: no stopping time: one run is evaluated at every budget
+ONE_CYCLE_PCT = 0.25
+ACC_MARGIN = 0.01  #: TOST margin for test accuracy: one percentage point (about 5 of the 539 test images)
+#: TOST margin for training loss, as a ratio: about what one step of the peak grid costs near each optimum
+RATIO_MARGIN = 1.5
 
 
 def decay_lengths() -> list[int]:
@@ -214,145 +294,281 @@ def decay_lengths() -> list[int]:
     return [int(round(DECAY_FRACTION * b)) for b in BUDGETS]
 
 
-def schedule_zoo() -> dict:
-    """The schedules trained by :func:`schedule_experiment`: ``{name: (rate schedule, momentum schedule or None, budget)}``."""
+def method_schedule(method: str, peak: float, budget: int):
+    """Rate schedule (callable on steps) and momentum schedule (or ``None``: ``SCHED_MOMENTUM``) of one method.
+
+    >>> rate, mom = method_schedule("WSD", 0.2, 150)
+    >>> rate([0, 15, 30, 119, 150]).round(3).tolist(), mom
+    ([0.0, 0.1, 0.2, 0.2, 0.0], None)
+    >>> round(float(method_schedule("schedule-free", 2.0, 600)[0]([0])[0]), 4)   # gamma_t = gamma min(1, (t+1)/W)
+    0.0667
+    """
     from ..scaling import one_cycle_momentum
     from ..schedules import constant_schedule, inverse_sqrt_schedule, linear_warmup, one_cycle_schedule, \
-        warmup_cosine_schedule
+        warmup_cosine_schedule, wsd_schedule
 
-    last = BUDGETS[-1]
-    zoo = {f"cosine, T = {b}": (warmup_cosine_schedule(SCHED_PEAK, b, SCHED_WARMUP), None, b) for b in BUDGETS}
-    zoo["constant"] = (linear_warmup(constant_schedule(SCHED_PEAK), SCHED_WARMUP), None, last)
-    zoo["inverse sqrt"] = (inverse_sqrt_schedule(SCHED_PEAK, SCHED_WARMUP), None, last)
-    zoo["one-cycle (momentum 0.95 -> 0.85 -> 0.95)"] = (one_cycle_schedule(SCHED_PEAK, last, pct_start=0.25),
-                                                        one_cycle_momentum(last, pct_start=0.25), last)
-    return zoo
+    if method == "constant":
+        return linear_warmup(constant_schedule(peak), SCHED_WARMUP), None
+    if method == "cosine":
+        return warmup_cosine_schedule(peak, budget, SCHED_WARMUP), None
+    if method == "WSD":
+        return wsd_schedule(peak, budget, SCHED_WARMUP, int(round(DECAY_FRACTION * budget))), None
+    if method == "inverse sqrt":
+        return inverse_sqrt_schedule(peak, SCHED_WARMUP), None
+    if method == "one-cycle":
+        return (one_cycle_schedule(peak, budget, pct_start=ONE_CYCLE_PCT),
+                one_cycle_momentum(budget, pct_start=ONE_CYCLE_PCT))
+    if method == "schedule-free":  # ScheduleFreeSGD(lr=peak, warmup_steps=SCHED_WARMUP)'s rates
+        return (lambda t: peak * np.minimum(1.0, (np.asarray(t, dtype=np.float64) + 1) / SCHED_WARMUP)), None
+    raise ValueError(f"method must be one of {METHODS}, got method={method!r}")
 
 
-def schedule_experiment(device=None) -> dict:
-    """Momentum SGD with every schedule of :func:`schedule_zoo` (one population, shorter runs frozen by zero rates).
+def method_peaks(method: str) -> tuple:
+    """The peak grid of a method: ``SF_PEAKS`` for schedule-free, ``SCHED_PEAKS`` for the others."""
+    return SF_PEAKS if method == "schedule-free" else SCHED_PEAKS
 
-    Returns ``{name: {"final": dict of (SCHED_SEEDS,) arrays, "budget": int}}``; evaluation at the end
-    of the longest budget equals evaluation at the end of each run, since a zero rate freezes the weights.
+
+def _population(n_seeds: int, init_seed: int, device):
+    """Initial networks and minibatch table of one set of seeds (common random numbers across settings)."""
+    return (init_population(n_seeds, seed=init_seed, device=device),
+            batch_table(BUDGETS[-1], n_seeds, SCHED_BATCH, init_seed + 1, device))
+
+
+def schedule_runs(cells, n_seeds: int, init_seed: int, device=None) -> dict:
+    """Train every ``(method, peak)`` of ``cells`` on the same ``n_seeds`` networks and minibatches.
+
+    Seed ``i`` of every cell starts from the same weights and sees the same minibatches
+    (common random numbers). Budget-bound methods get one run per budget; the anytime
+    methods (``ANYTIME``) one run of the longest budget, evaluated at every budget. Runs of
+    the same length and optimizer train as one population.
+
+    Returns
+    -------
+    dict
+        ``{(method, budget, peak): {"train_loss", "test_loss", "test_acc"}}``, arrays ``(n_seeds,)``.
     """
-    zoo = schedule_zoo()
-    last = BUDGETS[-1]
-    rates = np.concatenate([_rows(s, b, SCHED_SEEDS, last) for s, _, b in zoo.values()])
-    moms = np.concatenate([np.tile(m(np.arange(last)) if m is not None else np.full(last, SCHED_MOMENTUM),
-                                   (SCHED_SEEDS, 1)) for _, m, _ in zoo.values()])
-    run = train_population(rates, SCHED_BATCH, seed=500, momentum=moms, device=device, eval_every=BUDGETS[0],
-                           params=_tiled_init(len(zoo), SCHED_SEEDS, 501, device))
-    finals = _split(run["final"], list(zoo), SCHED_SEEDS)
-    out = {name: {"final": finals[name], "budget": b} for name, (_, _, b) in zoo.items()}
-    # the constant run evaluated at every budget (it needs no stopping time either)
-    j = list(zoo).index("constant")
-    sl = slice(j * SCHED_SEEDS, (j + 1) * SCHED_SEEDS)
-    steps = list(run["steps"])
-    out["constant"]["by_budget"] = {b: {"train_loss": run["train_loss"][steps.index(b), sl],
-                                        "test_loss": run["test_loss"][steps.index(b), sl],
-                                        "test_acc": run["test_acc"][steps.index(b), sl]} for b in BUDGETS}
+    device = resolve_device(device)
+    base, table = _population(n_seeds, init_seed, device)
+    jobs = {}  # (optimizer, length) -> list of (method, peak)
+    for method, peak in dict.fromkeys(cells):
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got method={method!r}")
+        opt = "schedule_free" if method == "schedule-free" else "sgd"
+        for length in ((BUDGETS[-1],) if method in ANYTIME else BUDGETS):
+            jobs.setdefault((opt, length), []).append((method, peak))
+    out = {}
+    for (opt, length), group in jobs.items():
+        t = np.arange(length)
+        rates, moms = [], []
+        for method, peak in group:
+            rate, mom = method_schedule(method, peak, length)
+            rates.append(np.tile(np.asarray(rate(t), dtype=np.float64), (n_seeds, 1)))
+            moms.append(np.tile(mom(t) if mom is not None else np.full(length, SCHED_MOMENTUM), (n_seeds, 1)))
+        params = [p.repeat((len(group),) + (1,) * (p.dim() - 1)) for p in base]
+        anytime = any(method in ANYTIME for method, _ in group)  # evaluated at every budget, else only at the end
+        run = train_population(np.concatenate(rates), SCHED_BATCH, device=device, params=params, batches=table,
+                               optimizer=opt, eval_every=BUDGETS[0] if anytime else None,
+                               momentum=SF_MOMENTUM if opt == "schedule_free" else np.concatenate(moms))
+        steps = list(run["steps"])
+        for j, (method, peak) in enumerate(group):
+            sl = slice(j * n_seeds, (j + 1) * n_seeds)
+            for b in (BUDGETS if method in ANYTIME else (length,)):
+                i = steps.index(b)
+                out[(method, b, peak)] = {key: run[key][i, sl] for key in ("train_loss", "test_loss", "test_acc")}
     return out
 
 
-def wsd_branch_experiment(device=None) -> list[dict]:
-    """WSD runs for every budget, branched from ONE stable momentum-SGD run (:func:`lrlab.scaling.train_wsd_branches`).
+def _log_loss(values) -> np.ndarray:
+    """Natural log of final training losses; a non-finite loss (a diverged run) counts as +inf."""
+    v = np.asarray(values, dtype=np.float64)
+    return np.where(np.isfinite(v), np.log(np.where(v > 0, v, np.finfo(float).tiny)), np.inf)
 
-    Returns the list of :func:`train_wsd_branches` results, whose ``result`` holds the
-    final evaluation dict of ``(SCHED_SEEDS,)`` arrays, plus ``steps_trained`` (the
-    steps the shared run costs) in every entry.
+
+def peak_selection(device=None) -> dict:
+    """Every method at every peak of its grid on the ``SELECT_SEEDS`` selection seeds; the best peak per budget.
+
+    The criterion is the mean log final training loss (the geometric mean of the loss).
+
+    Returns
+    -------
+    dict
+        ``runs`` (as :func:`schedule_runs`), ``score`` ``{(method, budget): array over the grid}``,
+        ``best`` ``{(method, budget): peak}`` and ``index`` ``{(method, budget): grid index of the best}``.
+    """
+    cells = [(m, p) for m in METHODS for p in method_peaks(m)]
+    runs = schedule_runs(cells, SELECT_SEEDS, SELECT_SEED, device)
+    score, best, index = {}, {}, {}
+    for m in METHODS:
+        for b in BUDGETS:
+            sc = np.array([_log_loss(runs[(m, b, p)]["train_loss"]).mean() for p in method_peaks(m)])
+            score[(m, b)] = sc
+            index[(m, b)] = int(np.argmin(sc))
+            best[(m, b)] = method_peaks(m)[index[(m, b)]]
+    return {"runs": runs, "score": score, "best": best, "index": index}
+
+
+def schedule_experiment(device=None) -> dict:
+    """Select each method's peak per budget (:func:`peak_selection`), then report it on ``SCHED_SEEDS`` other seeds.
+
+    Returns
+    -------
+    dict
+        ``selection`` (:func:`peak_selection`'s dict) and ``report``
+        ``{(method, budget): {"train_loss", "test_loss", "test_acc"}}`` on the report seeds, each
+        method at its own best peak for that budget.
+    """
+    selection = peak_selection(device)
+    cells = [(m, selection["best"][(m, b)]) for m in METHODS for b in BUDGETS]
+    runs = schedule_runs(cells, SCHED_SEEDS, REPORT_SEED, device)
+    report = {(m, b): runs[(m, b, selection["best"][(m, b)])] for m in METHODS for b in BUDGETS}
+    return {"selection": selection, "report": report}
+
+
+def grid_step_costs(selection: dict) -> np.ndarray:
+    """Factor by which the cheaper grid neighbour of each selected peak raises the selection loss (one per pair).
+
+    The resolution of the tuning: differences smaller than this are below what choosing the peak on
+    the grid can resolve. Requires every best peak to be interior.
+    """
+    out = []
+    for sc in selection["score"].values():
+        i = int(np.argmin(sc))
+        out.append(float(np.exp(min(sc[i - 1], sc[i + 1]) - sc[i])))
+    return np.array(out)
+
+
+def log_ratio_test(a, b) -> PairedTest:
+    r"""Paired t-test of :math:`\ln a_i - \ln b_i` (final training losses of the same seeds).
+
+    ``exp`` of its mean and bounds is the geometric-mean ratio :math:`a/b` and its 95 % interval.
+
+    >>> r = log_ratio_test([0.5, 1.0, 2.0, 4.0], [1.0, 2.1, 3.9, 8.0])
+    >>> round(float(np.exp(r.mean)), 3), r.significant
+    (0.497, True)
+    """
+    return paired_t(_log_loss(a), _log_loss(b))
+
+
+def ratio_text(r: PairedTest) -> str:
+    """A paired log-ratio test as text: ``ratio (95% CI lo to hi, paired t = .., p = .., n = ..)``.
+
+    >>> ratio_text(log_ratio_test([0.5, 1.0, 2.0, 4.0], [1.0, 2.1, 3.9, 8.0]))
+    '0.50 (95% CI 0.47 to 0.52, paired t on log loss = -45.09, p = 2.4e-05, n = 4)'
+    """
+    return (f"{np.exp(r.mean):.2f} (95% CI {np.exp(r.low):.2f} to {np.exp(r.high):.2f}, "
+            f"paired t on log loss = {r.t:.2f}, p = {r.p:.2g}, n = {r.n})")
+
+
+def compare_schedules(report: dict) -> dict:
+    """The paired comparisons the chapter states, on the report seeds (each method at its own best peak).
+
+    Returns
+    -------
+    dict
+        ``vs_cosine[(method, budget)]``: :func:`log_ratio_test` of the method's final training loss
+        against cosine's; ``wsd_vs_constant[budget]``: WSD against the constant rate;
+        ``equal_loss[(method, budget)]``: TOST of the log losses against cosine's with margin
+        ``ln RATIO_MARGIN``; ``equal_acc[(method, budget)]``: TOST of test accuracy against cosine's
+        with margin ``ACC_MARGIN``; ``acc_vs_cosine[(method, budget)]``: paired t of test accuracy.
+    """
+    out = {"vs_cosine": {}, "wsd_vs_constant": {}, "equal_loss": {}, "equal_acc": {}, "acc_vs_cosine": {}}
+    for b in BUDGETS:
+        cos = report[("cosine", b)]
+        out["wsd_vs_constant"][b] = log_ratio_test(report[("WSD", b)]["train_loss"], report[("constant", b)]["train_loss"])
+        for m in METHODS:
+            if m == "cosine":
+                continue
+            r = report[(m, b)]
+            out["vs_cosine"][(m, b)] = log_ratio_test(r["train_loss"], cos["train_loss"])
+            out["equal_loss"][(m, b)] = tost(_log_loss(r["train_loss"]), _log_loss(cos["train_loss"]),
+                                             math.log(RATIO_MARGIN))
+            out["equal_acc"][(m, b)] = tost(r["test_acc"], cos["test_acc"], ACC_MARGIN)
+            out["acc_vs_cosine"][(m, b)] = paired_t(r["test_acc"], cos["test_acc"])
+    return out
+
+
+EQUAL_ACC_METHODS = ("WSD", "inverse sqrt", "one-cycle", "schedule-free")  #: equivalent to cosine in test accuracy
+
+
+def equal_acc_loss_spread(cmp: dict) -> float:
+    """Largest ratio of geometric-mean training losses among cosine and ``EQUAL_ACC_METHODS`` at the longest budget."""
+    logs = [cmp["vs_cosine"][(m, BUDGETS[-1])].mean for m in EQUAL_ACC_METHODS] + [0.0]
+    return float(np.exp(max(logs) - min(logs)))
+
+
+def branch_comparison(branches: list[dict], report: dict, best: dict) -> dict:
+    """Each WSD branch against the separately trained WSD run of its budget (same peak, same seeds).
+
+    Only budgets whose selected WSD peak is the branches' peak (the longest budget's) are compared.
+    Returns ``{budget: {"ratio": log_ratio_test, "equal": TOST on ln L with margin ln RATIO_MARGIN,
+    "max_rel": largest per-seed relative difference}}``.
+    """
+    peak = best[("WSD", BUDGETS[-1])]
+    out = {}
+    for r in branches:
+        b = r["total_steps"]
+        if best[("WSD", b)] == peak:
+            a, sep = r["result"]["train_loss"], report[("WSD", b)]["train_loss"]
+            out[b] = {"ratio": log_ratio_test(a, sep), "equal": tost(_log_loss(a), _log_loss(sep), math.log(RATIO_MARGIN)),
+                      "max_rel": float(np.max(np.abs(a - sep) / sep))}
+    return out
+
+
+def branch_experiment(peak: float, device=None) -> list[dict]:
+    """WSD runs for every budget at ``peak``, branched from ONE stable momentum-SGD run on the report seeds.
+
+    Uses :func:`lrlab.scaling.train_wsd_branches` with a torch optimizer; the report seeds' initial
+    networks and minibatch table, so each branch can be compared with the separate WSD run of
+    :func:`schedule_runs`. Returns its results (``result``: final evaluation dict of ``(SCHED_SEEDS,)``
+    arrays) with ``steps_trained`` (the steps the whole family cost) in every entry.
     """
     from ..scaling import train_wsd_branches
 
     device = resolve_device(device)
-    data = _data(device)
-    model = PopulationModule(init_population(SCHED_SEEDS, seed=501, device=device))
+    split = _data(device)
+    base, table = _population(SCHED_SEEDS, REPORT_SEED, device)
+    model = PopulationModule(base)
     opt = torch.optim.SGD(model.parameters(), lr=0.0, momentum=SCHED_MOMENTUM)
-    table = batch_table(BUDGETS[-1], SCHED_SEEDS, SCHED_BATCH, 502, device)
     counter = {"steps": 0}
 
     def train_step(step):
         idx = table[step]
         opt.zero_grad()
-        model.losses(data.x_train[idx], data.y_train[idx]).sum().backward()
+        model.losses(split.x_train[idx], split.y_train[idx]).sum().backward()
         opt.step()
         counter["steps"] += 1
 
     def evaluate_all():
         params = list(model.weights)
-        tr = evaluate(params, data.x_train, data.y_train)
-        te = evaluate(params, data.x_test, data.y_test)
+        tr = evaluate(params, split.x_train, split.y_train)
+        te = evaluate(params, split.x_test, split.y_test)
         return {"train_loss": tr["loss"], "test_loss": te["loss"], "test_acc": te["acc"]}
 
     decays = decay_lengths()
     stable = [b - d for b, d in zip(BUDGETS, decays)]
-    results = train_wsd_branches(model, opt, train_step, evaluate_all, SCHED_PEAK, stable, decays,
+    results = train_wsd_branches(model, opt, train_step, evaluate_all, peak, stable, decays,
                                  warmup_steps=SCHED_WARMUP)
     for r in results:
         r["steps_trained"] = counter["steps"]
     return results
 
 
-def schedule_free_experiment(device=None) -> dict:
-    """Schedule-free SGD at each rate of ``SF_LRS`` (warmup ``SCHED_WARMUP``), evaluated at x after every budget.
-
-    One run per rate serves all budgets: schedule-free SGD needs no stopping time.
-    Returns ``{lr: {budget: final-evaluation dict of (SCHED_SEEDS,) arrays}}``.
-    """
-    from ..schedule_free import ScheduleFreeSGD
-
-    device = resolve_device(device)
-    data = _data(device)
-    table = batch_table(BUDGETS[-1], SCHED_SEEDS, SCHED_BATCH, 502, device)
-    out = {}
-    for lr in SF_LRS:
-        model = PopulationModule(init_population(SCHED_SEEDS, seed=501, device=device))
-        opt = ScheduleFreeSGD(model.parameters(), lr=lr, momentum=SF_MOMENTUM, warmup_steps=SCHED_WARMUP)
-        out[lr] = {}
-        for t in range(BUDGETS[-1]):
-            idx = table[t]
-            opt.zero_grad()
-            model.losses(data.x_train[idx], data.y_train[idx]).sum().backward()
-            opt.step()
-            if t + 1 in BUDGETS:
-                opt.eval()
-                params = list(model.weights)
-                tr = evaluate(params, data.x_train, data.y_train)
-                te = evaluate(params, data.x_test, data.y_test)
-                out[lr][t + 1] = {"train_loss": tr["loss"], "test_loss": te["loss"], "test_acc": te["acc"]}
-                opt.train()
-    return out
-
-
-def budget_table(zoo_runs: dict, branches: list[dict], sf_runs: dict):
-    """Final training loss and test accuracy (mean ± sd over seeds) for every method and budget."""
+def budget_table(report: dict, best: dict):
+    """Final training loss and test accuracy (mean ± 95 % CI over the report seeds) of every method and budget."""
     import pandas as pd
 
     rows = []
-
-    def add(method, budget, final):
-        m, s = summarize(final["train_loss"])
-        a, sa = summarize(final["test_acc"])
-        rows.append({"method": method, "budget": budget, "train loss": m, "train loss sd": s,
-                     "test accuracy": a, "test accuracy sd": sa})
-
-    for name, r in zoo_runs.items():
-        if name == "constant":
-            for b, final in r["by_budget"].items():
-                add(name, b, final)
-        else:
-            add(name.split(",")[0] if name.startswith("cosine") else name, r["budget"], r["final"])
-    for r in branches:
-        add("WSD (branched)", r["total_steps"], r["result"])
-    for lr, by_budget in sf_runs.items():
-        for b, final in by_budget.items():
-            add(f"schedule-free, lr = {lr:g}", b, final)
-    return pd.DataFrame(rows).sort_values(["budget", "method"], kind="stable").reset_index(drop=True)
+    for (m, b), final in report.items():
+        rows.append({"budget": b, "method": m, "peak": best[(m, b)],
+                     "train loss": f"{mean_ci(final['train_loss']):.4f}",
+                     "test accuracy": f"{mean_ci(final['test_acc']):.3f}"})
+    return pd.DataFrame(rows).sort_values(["budget", "method"], kind="stable").set_index(["budget", "method"])
 
 
 # ---------------------------------------------------------------------------
 # Section 5: the learning-rate range test
 # ---------------------------------------------------------------------------
-FINDER_SEEDS = (0, 1, 2)
+FINDER_SEEDS = tuple(range(10))
 FINDER_START = 1e-3
 FINDER_END = 10.0
 FINDER_STEPS = 100
