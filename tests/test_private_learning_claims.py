@@ -6,10 +6,13 @@ the chapter it checks. The DP-SGD runs (selection grid on the validation split, 
 other seeds and the test split) take about 15 CPU-seconds and are shared through module-scoped
 fixtures; they are marked ``slow``. Claims about random runs are asserted through the paired
 t-tests, equivalence tests and confidence intervals the chapter prints, never through exact values,
-so they hold for other random streams (CUDA draws other numbers). As a stand-in, the claims of
-section 3 were checked on CPU with the selection and reporting seeds shifted by 1, 2 and 3 (30
-reporting seeds): all held; the closest calls were the equivalence of linear decay (TOST p up to
-0.015) and cosine's interval against the one-point advantage (upper ends at most 0.44).
+so they hold for other random streams (CUDA draws other numbers). As a stand-in, every claim of
+sections 1, 3 and 4 was checked on CPU with the selection and reporting seeds shifted by 1, 2 and 3:
+all held. Over the four streams the closest calls were the upper ends of the decaying schedules'
+intervals against a one-point advantage (at most 0.54, linear decay), the equivalence of linear decay
+(TOST p at most 1.4e-5), the step schedule's losses (p at most 2.0e-7) and the gains at the large
+peak rate (lower ends at least 3.7 points). Cosine's equivalence (TOST p from 4.5e-4 to 0.019) is
+not asserted: the chapter prints whatever its tests say (``c8.verdict``).
 """
 
 from __future__ import annotations
@@ -34,14 +37,12 @@ def selection():
 
 @pytest.fixture(scope="module")
 def report(selection):
-    table, srun, selected = selection
-    n_report, sd = c8.report_seeds(table, srun, selected)
-    return c8.report_experiment(selected, n_report), n_report, sd
+    return c8.report_experiment(selection[2])
 
 
 @pytest.fixture(scope="module")
 def summary(selection, report):
-    return c8.schedule_summary(selection[2], report[0])
+    return c8.schedule_summary(selection[2], report)
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,7 @@ def test_poisson_batches_have_binomial_moments(report):
     Each z-score is about standard normal for a correct sampler, so |z| > 4 has probability
     6.3e-5 (two-sided), 1.3e-4 for either of the two.
     """
-    run, _, _ = report
+    run = report
     m = c8.batch_moments(run, len(c8.data("cpu").y_train))
     assert m["m"] == run.batch_sizes.size == c8.STEPS * run.batch_sizes.shape[1]
     assert abs(m["z_mean"]) < 4 and abs(m["z_var"]) < 4
@@ -153,7 +154,7 @@ def test_accounting_ignores_the_rate():
 
 def test_dp_noise_dwarfs_the_signal(selection, report):
     """'the squared norm of the clipped sum was below a tenth of the squared norm of the noise in every run'."""
-    assert max(np.max(selection[1].signal_to_noise), np.max(report[0].signal_to_noise)) < 0.1  # measured 0.035
+    assert max(np.max(selection[1].signal_to_noise), np.max(report.signal_to_noise)) < 0.1  # measured 0.035 (at most 0.041 with other seeds)
 
 
 def test_every_selected_peak_is_interior_and_decay_selects_larger(selection):
@@ -168,26 +169,24 @@ def test_every_selected_peak_is_interior_and_decay_selects_larger(selection):
     assert all(selected[n] > selected["constant"] for n in c8.SCHEDULE_NAMES if n != "constant")
 
 
-def test_reporting_seeds_come_from_the_power_calculation(selection, report):
-    """'... needs ... seeds for 80 % power when the true difference is zero' (other seeds than the selection's)."""
-    _, n_report, sd = report
+def test_reporting_seeds_come_from_the_power_calculation(report):
+    """'... needs ... seeds for ... % power when the true difference is zero' (other seeds than the selection's)."""
     assert c8.SEED != c8.SELECT_SEED
-    assert n_report == min(max(seeds_for_difference(100 * c8.MARGIN, sd, alpha=0.1), c8.MIN_SEEDS), c8.MAX_SEEDS)
-    assert n_report >= 10 and report[0].test_accuracy.shape[1] == n_report
-    assert n_report < c8.MAX_SEEDS  # the cap did not bind: the power is the stated 80 % (measured 43 seeds)
+    assert c8.N_SEEDS == seeds_for_difference(100 * c8.MARGIN, c8.PILOT_SD, alpha=0.1, power=c8.POWER) >= 10
+    assert report.test_accuracy.shape[1] == c8.N_SEEDS
 
 
 def test_no_decaying_schedule_beats_the_tuned_constant_rate(summary):
     """'No decaying schedule beats the tuned constant rate ... by a point: the upper ends of the three 95 %
     intervals of the difference are at most ...'."""
     for name, (t, _) in summary["vs_constant"].items():
-        assert t.high < 100 * c8.MARGIN, name  # measured at most 0.27
+        assert t.high < 100 * c8.MARGIN, name  # measured at most 0.46 (0.54 with other seeds)
 
 
 def test_linear_decay_ties_with_the_constant_rate(summary):
     """'linear decay ... ties with it: ... (TOST)'; the summary: 'linear decay is equivalent to it within +-1 point'."""
     t, e = summary["vs_constant"]["linear decay"]
-    assert e.equivalent and e.margin == 100 * c8.MARGIN  # measured TOST p = 2e-5
+    assert e.equivalent and e.margin == 100 * c8.MARGIN  # measured TOST p = 8.9e-6
     assert c8.verdict(t, e).startswith("ties with it")
 
 
@@ -195,20 +194,20 @@ def test_step_schedule_loses(summary):
     """'The step schedule ... loses: ... points against the constant rate, ... against cosine and ... against linear decay'."""
     t, _ = summary["vs_constant"]["step"]
     for test in (t, summary["step_vs"]["cosine"], summary["step_vs"]["linear decay"]):
-        assert test.significant and test.high < 0  # measured p <= 2e-9
+        assert test.significant and test.high < 0  # measured p <= 7.2e-8 (2.0e-7 with other seeds)
 
 
 def test_decaying_wins_at_a_large_peak_rate(summary):
     """'At a given large peak rate, decaying wins, by far more than the margin. At eta_0 = 4 ... cosine beats the
     constant rate by ..., linear decay by ... and the step schedule by ...'."""
     for name, t in summary["large_gain"].items():
-        assert t.significant and t.low > 100 * c8.MARGIN, name  # measured lower ends 3.1 .. 11.3 points
+        assert t.significant and t.low > 100 * c8.MARGIN, name  # measured lower ends 3.9 .. 11.5 points
 
 
 def test_constant_rate_floor_rises_with_the_rate(summary):
     """'the constant rate's final training loss at eta_0 = 4 is ... times its loss at its selected rate ..., while
     every decaying schedule cools down below that floor, ending with a training loss lower by at least ...'."""
-    assert summary["floor_ratio"].low > 1  # measured 6.1 +- 0.3
+    assert summary["floor_ratio"].low > 1  # measured 6.2 +- 0.3 (5.3 .. 6.3 with other seeds)
     for name, t in summary["large_loss"].items():
         assert t.significant and t.low > 0, name
 
@@ -216,7 +215,7 @@ def test_constant_rate_floor_rises_with_the_rate(summary):
 def test_decaying_schedules_are_robust_to_the_peak_rate(summary):
     """'The constant rate loses more than each of them: every paired 95 % CI of the extra loss lies above ...'."""
     for name, t in summary["drop_vs"].items():
-        assert t.significant and t.low > 0, name  # measured lower ends >= 5.0 points
+        assert t.significant and t.low > 0, name  # measured lower ends >= 5.6 points
     assert summary["drop"]["constant"].mean > max(summary["drop"][n].mean for n in summary["drop_vs"])
 
 
@@ -227,11 +226,11 @@ def test_decaying_schedules_are_robust_to_the_peak_rate(summary):
 
 def test_everything_clipped_at_first_some_still_clipped_at_the_end(selection, report):
     """'In the tuned runs, every sampled gradient was clipped at the first step ... but ... % to ... % are still clipped'."""
-    run = report[0]
+    run = report
     clip = c8.clipping_summary(selection[2], run)
     assert np.all(run.clip_fraction[:, 0] == 1.0)  # in every run, tuned or not
-    assert clip["norm_first"] > c8.MAX_NORM  # measured 2.41
-    assert 0.1 < clip["last_min"] <= clip["last_max"] < 0.9  # measured 0.39 .. 0.41
+    assert clip["norm_first"] > c8.MAX_NORM  # measured 2.47
+    assert 0.1 < clip["last_min"] <= clip["last_max"] < 0.9  # measured 0.37 .. 0.46 (0.35 .. 0.46 with other seeds)
     # 'By the end the median norm has fallen' below C
     assert clip["norm_last_max"] < c8.MAX_NORM < clip["norm_first"]
 

@@ -92,9 +92,12 @@ VAL_FRACTION = 0.2           # of each class of the training split, held out to 
 SPLIT_SEED = 0
 N_SELECT_SEEDS = 8           # seeds that select, on the validation split ...
 SELECT_SEED = 1
-MIN_SEEDS, MAX_SEEDS = 10, 60  # ... and other seeds that report, on the test split: as many as
-SEED = 0                       # report_seeds asks for, within these bounds
 MARGIN = 0.01                # equivalence margin: one accuracy point (see the chapter)
+PILOT_SD = 2.0               # paired spread of two tuned schedules' test accuracies (points), from a pilot
+POWER = 0.95                 # of the equivalence test when the true difference is zero
+# ... and other seeds that report, on the test split: enough for a TOST at level 0.05 (two-sided 0.1)
+N_SEEDS = seeds_for_difference(100 * MARGIN, PILOT_SD, alpha=0.1, power=POWER)
+SEED = 0
 
 
 def _split_indices(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -192,26 +195,11 @@ def select_peaks(table) -> dict:
             for name in SCHEDULE_NAMES}
 
 
-def report_seeds(table, run, selected: dict) -> tuple[int, float]:
-    r"""Reporting seeds for 80 % power of the equivalence test at ``MARGIN``, sized on the selection runs.
-
-    For each decaying schedule, the standard deviation over the selection seeds of its
-    validation accuracy minus the constant rate's (both at their selected peak rates,
-    paired) gives the seeds a TOST at level 0.05 needs to declare a true difference of
-    zero equivalent within ``MARGIN`` with power 0.8
-    (:func:`lrlab.stats.seeds_for_difference` with ``effect = MARGIN``, two-sided
-    ``alpha = 0.1``). The largest of the three, within ``[MIN_SEEDS, MAX_SEEDS]``.
-
-    Returns
-    -------
-    (int, float)
-        The seeds, and the largest paired standard deviation (accuracy points).
-    """
-    keys = list(zip(table.schedule, table.peak_lr))
+def paired_spread(selected: dict, run) -> float:
+    """Largest standard deviation over seeds of a decaying schedule's test accuracy minus the constant rate's (points)."""
+    keys = report_keys(selected)
     acc = {n: 100 * run.test_accuracy[keys.index((n, selected[n]))] for n in SCHEDULE_NAMES}
-    sd = max(float(np.std(acc[n] - acc["constant"], ddof=1)) for n in SCHEDULE_NAMES if n != "constant")
-    need = seeds_for_difference(100 * MARGIN, sd, alpha=0.1, power=0.8)
-    return int(min(max(need, MIN_SEEDS), MAX_SEEDS)), sd
+    return max(float(np.std(acc[n] - acc["constant"], ddof=1)) for n in SCHEDULE_NAMES if n != "constant")
 
 
 def report_keys(selected: dict) -> list:
@@ -219,7 +207,7 @@ def report_keys(selected: dict) -> list:
     return [(name, selected[name]) for name in SCHEDULE_NAMES] + [(name, LARGE_PEAK) for name in SCHEDULE_NAMES]
 
 
-def report_experiment(selected: dict, n_seeds: int, device=None):
+def report_experiment(selected: dict, device=None, n_seeds: int = N_SEEDS):
     """The configurations of :func:`report_keys` on the reporting seeds (not those that selected), on the test split.
 
     Every configuration shares seed ``s``'s initialization, Poisson batches and noise
