@@ -332,7 +332,7 @@ class DDPMResult:
     alpha_bar: np.ndarray  # (T + 1,)
     betas: np.ndarray  # (T,)
     rates: np.ndarray  # (steps,) or (steps, n_arms): the learning rate used at each step
-    losses: np.ndarray  # (steps, S)
+    losses: np.ndarray  # (steps, n_arms * n_seeds): the loss of every network at every step
     device: str
     n_arms: int = 1  # networks are arm-major: network a * (S // n_arms) + i is seed i of arm a
 
