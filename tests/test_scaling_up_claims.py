@@ -66,12 +66,12 @@ def sgd_warm():
 
 def test_plain_sgd_warmup_does_not_move_the_limit(sgd_warm):
     """'The rate 1.0 trains with or without a 40-step linear warmup ..., and 2.0 fails with or without it ...
-    In between, at 1.4, most of these seeds fail with or without warmup.'"""
+    In between, at 1.4, warmup does not make training reliable: ... seeds end below a loss of 0.5 with warmup, ... without.'"""
     lo, mid, hi = c5.SGD_RATES
     for warm in (0, c5.WARMUP_STEPS):
         assert trained(sgd_warm[(lo, warm)]) == c5.WARM_SEEDS  # measured losses <= 0.045
         assert trained(sgd_warm[(hi, warm)]) == 0  # measured 2.31 .. 2.34 (chance: 2.30)
-        assert 2 * trained(sgd_warm[(mid, warm)]) < c5.WARM_SEEDS  # measured 1 of 10 without, 3 of 10 with warmup
+        assert trained(sgd_warm[(mid, warm)]) < c5.WARM_SEEDS  # measured 1 of 10 without, 3 of 10 with warmup
 
 
 @pytest.fixture(scope="module")
@@ -191,38 +191,49 @@ def test_the_tost_margin_is_about_one_grid_step(sched):
 
 
 def test_wsd_against_cosine_depends_on_the_budget(sched):
-    """'At 150 steps cosine is ahead ...; at 300 steps they are equivalent within a factor 1.5 (TOST on ln L) ...;
-    at 600 steps WSD is ahead.'"""
+    """'At 150 and 300 steps they are equivalent within a factor 1.5 (TOST on ln L ...); at 600 steps WSD is ahead.'
+    and 'there [at one shared peak] WSD beat cosine at every budget ... None of these survives.'"""
     first, mid, last = c5.BUDGETS
     cmp = sched["cmp"]
-    r = cmp["vs_cosine"][("WSD", first)]
-    assert r.significant and r.mean > 0  # measured ratio 1.22 (1.08 to 1.36)
-    assert cmp["equal_loss"][("WSD", mid)].equivalent  # measured 0.99 (0.78 to 1.26)
+    for b in (first, mid):
+        assert cmp["equal_loss"][("WSD", b)].equivalent, b  # measured 1.22 (1.08 to 1.36) and 0.99 (0.78 to 1.26)
+        # the shared-peak finding 'WSD beat cosine at every budget' does not survive: not significantly ahead here
+        r = cmp["vs_cosine"][("WSD", b)]
+        assert not (r.significant and r.mean < 0), b
     r = cmp["vs_cosine"][("WSD", last)]
-    assert r.significant and r.mean < 0  # measured 0.62 (0.48 to 0.79)
+    assert r.significant and r.mean < 0  # measured 0.62 (0.48 to 0.79); other CPU seed sets 0.65, 0.67
 
 
-def test_the_decay_matters(sched):
-    """'WSD beats the constant rate it branches from at every budget, and the constant rate is behind cosine at 150
-    and 300 steps; at 600 steps its seeds scatter too much to call.'"""
+def test_the_decay_matters_at_the_shorter_budgets(sched):
+    """'At 150 and 300 steps the constant rate is behind cosine ..., and at 300 steps behind WSD ...' and (the shared-peak
+    finding that does not survive) 'the constant rate ended below cosine at 600 steps'."""
     first, mid, last = c5.BUDGETS
     cmp = sched["cmp"]
-    for b in c5.BUDGETS:
-        r = cmp["wsd_vs_constant"][b]
-        assert r.significant and r.mean < 0  # measured 0.70, 0.42, 0.47
     for b in (first, mid):
         r = cmp["vs_cosine"][("constant", b)]
-        assert r.significant and r.mean > 0  # measured 1.75, 2.39
-    assert not cmp["vs_cosine"][("constant", last)].significant  # measured 1.30 (0.62 to 2.70)
+        assert r.significant and r.mean > 0, b  # measured 1.75, 2.39 (other CPU seed sets 1.39 .. 3.14)
+    r = cmp["wsd_vs_constant"][mid]
+    assert r.significant and r.mean < 0  # measured 0.42 (other CPU seed sets 0.34 .. 0.48)
+    r = cmp["vs_cosine"][("constant", last)]
+    assert not (r.significant and r.mean < 0)  # measured 1.30 (0.62 to 2.70); other seed sets 0.94 .. 1.77
 
 
-def test_inverse_sqrt_and_one_cycle_match_cosine_when_tuned(sched):
-    """'Inverse square root and one-cycle, each at its own peak, are equivalent to cosine within a factor 1.5 at 300
-    and 600 steps, one-cycle also at 150.'"""
+def test_the_shared_peak_was_too_low(sched):
+    """'... artefacts of a peak too low for cosine, inverse square root and one-cycle (whose selected peaks are all
+    higher than 0.15).'"""
+    for method in ("cosine", "inverse sqrt", "one-cycle"):
+        for b in c5.BUDGETS:
+            assert sched["selection"]["best"][(method, b)] > 0.15, (method, b)
+
+
+def test_inverse_sqrt_and_one_cycle_are_not_worse_than_cosine_when_tuned(sched):
+    """'Inverse square root and one-cycle, each at its own peak, are at 300 and 600 steps not worse than cosine by more
+    than the factor 1.5 (the one-sided half of the TOST, a non-inferiority test).'"""
     first, mid, last = c5.BUDGETS
-    for method, budgets in (("inverse sqrt", (mid, last)), ("one-cycle", c5.BUDGETS)):
-        for b in budgets:
-            assert sched["cmp"]["equal_loss"][(method, b)].equivalent, (method, b)  # measured 0.95 .. 1.06
+    for method in ("inverse sqrt", "one-cycle"):
+        for b in (mid, last):
+            # upper end of the 90 % interval of ln(L / L_cos) below ln 1.5: one-sided test at level 0.05
+            assert sched["cmp"]["equal_loss"][(method, b)].high < math.log(c5.RATIO_MARGIN), (method, b)
 
 
 def test_test_accuracy_does_not_separate_the_decayed_schedules(sched):
