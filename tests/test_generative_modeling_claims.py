@@ -126,13 +126,13 @@ def test_ttur_coverage_then_stops_improving(gan):
     assert st["ttur_after_tost"].equivalent
 
 
-def test_equal_rates_keep_climbing_and_are_no_worse_by_the_end(gan):
-    """'Equal rates keep climbing, by ...'; 'equal rates minus TTUR is .... That is not a resolved difference either
-    way with 12 seeds, but the lower end of its 90 % interval ... lies above minus one mode'."""
+def test_equal_rates_keep_climbing_and_are_not_behind_at_the_end(gan):
+    """'Equal rates keep climbing, by ...'; 'equal rates minus TTUR is ..., a difference that 12 seeds do not resolve.
+    Equal rates have caught up with TTUR's coverage by then; whether they end ahead, these seeds cannot say.'"""
     _, st = gan
     assert st["eq_after"].significant and st["eq_after"].mean > 0
+    # not resolved either way (seed streams 2 and 3 gave 0.11 and -0.01, both with p > 0.2)
     assert not st["end"].significant
-    assert st["end_tost"].low > -c7.GAN_MARGIN  # non-inferiority at 5 % one-sided
 
 
 def test_ttur_samples_are_sharper_at_the_end(gan):
@@ -229,23 +229,24 @@ def test_decay_improves_the_last_iterate(diff):
 
 def test_warmup_makes_no_resolved_difference(diff):
     """'Its main effect on the last iterate is ..., not a resolved difference. With a cosine decay it is ..., and TOST
-    puts it inside the margin'; 'With a constant rate the last iterate is too noisy to decide (...; TOST ...)';
+    puts it inside the margin'; 'With a constant rate the last iterate is noisier, and warmup's effect, ..., is not resolved.';
     'The interaction ... is not resolved either.'"""
     _, e = diff
     raw = e["raw"]
     assert not raw["warmup"].significant
     assert raw["tost"]["warmup | cosine"].equivalent
-    assert not raw["warmup | constant"].significant and not raw["tost"]["warmup | constant"].equivalent
+    assert not raw["warmup | constant"].significant
     assert not raw["interaction"].significant
 
 
 def test_ema_helps_a_constant_rate_and_equals_the_decayed_iterate(diff):
-    """'At a constant rate the EMA of the same run changes the distance of its last iterate by ... (... with warmup),
-    an improvement. After a cosine decay to zero the two are equivalent: ... (... with warmup)'; 'the constant rate's
-    EMA is still worse than the cosine decay's last iterate, by ...'."""
+    """'At a constant rate the EMA of the same run improves on its last iterate: averaged over the two constant-rate
+    arms, it changes the distance by ... (without warmup ..., with warmup ...). After a cosine decay to zero the two
+    are equivalent: ... (... with warmup)'; 'the constant rate's EMA is still worse than the cosine decay's last
+    iterate, by ...'."""
     _, e = diff
-    for arm in ("constant", "warmup + constant"):
-        assert e["ema_gain"][arm].significant and e["ema_gain"][arm].mean < 0, arm
+    # the per-arm gains are not each claimed significant (on seed stream 10 the one without warmup had p = 0.065)
+    assert e["ema_gain_constant"].significant and e["ema_gain_constant"].mean < 0
     for arm in ("cosine", "warmup + cosine"):
         assert e["ema_gain_tost"][arm].equivalent, arm
     assert e["ema_vs_decay"].significant and e["ema_vs_decay"].mean > 0
