@@ -6,7 +6,9 @@ states. The networks are small MLPs on the bundled digits, trained many at once 
 settings share seeds (same initial network, same minibatches), so differences are paired t-tests over seeds and
 "equivalent" claims are TOST with the margin the chapter states. CUDA draws other random numbers than the CPU,
 so the claims are about means over seeds with their intervals, never about exact values. Measured values quoted
-in the comments are from a CPU run.
+in the comments are from a CPU run. Every claim here was also checked on other random streams on the CPU (sections
+3-4: three more selection/report seed sets; sections 1, 2 and 5: two offsets of every initialisation and minibatch
+seed); sentences whose verdict changed between streams were restated to what held on all of them.
 """
 
 from __future__ import annotations
@@ -288,10 +290,10 @@ def finder():
 
 def test_range_test_suggestions_against_the_rates_of_section_1(finder):
     """'The mean steepest-descent suggestion, with its whole confidence interval, lies between 0.75 times 1.0 and 1.4 ...
-    The minimum over ten is below a quarter of 1.0.'"""
+    The minimum over ten is below a quarter of 1.0, far below any rate that failed in section 1.'"""
     lo, mid, hi = c5.SGD_RATES
     ci = mean_ci([res.steepest for res in finder])
-    assert 0.75 * lo < ci.low and ci.high < mid  # measured 1.00 ± 0.13 over 12 CPU seeds (0.74 .. 1.42 by seed)
+    assert 0.75 * lo < ci.low and ci.high < mid  # measured 1.03 ± 0.15 over 10 CPU seeds (0.81 .. 1.42 by seed)
     assert max(res.min_over_10 for res in finder) < 0.25 * lo  # measured 0.10 .. 0.21
 
 
