@@ -31,6 +31,7 @@ import torch
 
 from ._validate import check_finite, check_fraction, check_int, check_positive, check_rates
 from .device import resolve_device
+from .stats import wilson_interval  # noqa: F401  (re-exported: the annealing success rates use it)
 
 __all__ = ["RuggedLandscape", "geometric_cooling", "anneal", "wilson_interval", "success_vs_cooling"]
 
@@ -140,41 +141,6 @@ def anneal(landscape: RuggedLandscape, rates, *, sigma: float, x0: float = 3.0, 
         torch.randn(x.shape, generator=gen, dtype=torch.float64, device=dev, out=noise)
         x = x - lr * (landscape.grad(x) + sigma * noise)
     return x.cpu().numpy()
-
-
-def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
-    r"""Wilson score interval for a binomial proportion.
-
-    .. math:: \frac{\hat p + \frac{z^2}{2n} \pm z\sqrt{\frac{\hat p(1-\hat p)}{n} + \frac{z^2}{4n^2}}}{1 + z^2/n}
-
-    Parameters
-    ----------
-    successes, trials : int
-        :math:`0 \le k \le n`, :math:`n \ge 1`.
-    confidence : float
-        Coverage in (0, 1).
-
-    Returns
-    -------
-    (low, high) : tuple of float
-
-    >>> [round(v, 4) for v in wilson_interval(50, 100)]
-    [0.4038, 0.5962]
-    """
-    from statistics import NormalDist
-
-    trials = check_int("trials", trials, minimum=1)
-    successes = check_int("successes", successes, minimum=0)
-    if successes > trials:
-        raise ValueError(f"successes must be <= trials={trials}, got successes={successes}")
-    confidence = check_fraction("confidence", confidence)
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    p = successes / trials
-    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
-    low = 0.0 if successes == 0 else max(0.0, centre - half)  # exact ends, free of rounding
-    high = 1.0 if successes == trials else min(1.0, centre + half)
-    return low, high
 
 
 def success_vs_cooling(landscape: RuggedLandscape, cooling_steps, *, start_lr: float, end_lr: float, sigma: float,

@@ -27,10 +27,13 @@ True
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as _st
+
+from ._validate import check_fraction, check_int
 
 __all__ = [
     "MeanCI",
@@ -43,6 +46,9 @@ __all__ = [
     "seeds_for_difference",
     "max_abs_z",
     "bonferroni_z",
+    "wilson_interval",
+    "binomial_ci",
+    "proportion_difference",
 ]
 
 
@@ -305,3 +311,75 @@ def bonferroni_z(m: int, alpha: float = 1e-3) -> float:
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got alpha={alpha!r}")
     return float(_st.norm.isf(alpha / (2 * m)))
+
+
+def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
+    r"""Wilson score interval for a binomial proportion.
+
+    .. math:: \frac{\hat p + \frac{z^2}{2n} \pm z\sqrt{\frac{\hat p(1-\hat p)}{n} + \frac{z^2}{4n^2}}}{1 + z^2/n}
+
+    Parameters
+    ----------
+    successes, trials : int
+        :math:`0 \le k \le n`, :math:`n \ge 1`.
+    confidence : float
+        Coverage in (0, 1).
+
+    Returns
+    -------
+    (low, high) : tuple of float
+
+    >>> [round(v, 4) for v in wilson_interval(50, 100)]
+    [0.4038, 0.5962]
+    """
+    trials = check_int("trials", trials, minimum=1)
+    successes = check_int("successes", successes, minimum=0)
+    if successes > trials:
+        raise ValueError(f"successes must be <= trials={trials}, got successes={successes}")
+    confidence = check_fraction("confidence", confidence)
+    z = float(_st.norm.ppf(0.5 + confidence / 2))
+    p = successes / trials
+    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    low = 0.0 if successes == 0 else max(0.0, centre - half)  # exact ends, free of rounding
+    high = 1.0 if successes == trials else min(1.0, centre + half)
+    return low, high
+
+
+def binomial_ci(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    r"""Clopper-Pearson interval for a fraction :math:`k/n` (e.g. of seeds that train).
+
+    Exact: :math:`[B_{\alpha/2}(k, n-k+1),\ B_{1-\alpha/2}(k+1, n-k)]` with :math:`B_q(a, b)` the
+    Beta quantile (Clopper & Pearson 1934); it covers the true fraction with probability at least ``level``.
+
+    >>> [round(v, 3) for v in binomial_ci(2, 8)]
+    [0.032, 0.651]
+    >>> binomial_ci(0, 10)[0], round(binomial_ci(0, 10)[1], 3)
+    (0.0, 0.308)
+    """
+    n = check_int("n", n, minimum=1)
+    k = check_int("k", k, minimum=0)
+    if k > n:
+        raise ValueError(f"k must be <= n={n}, got k={k}")
+    alpha = 1 - _level(level)
+    lo = 0.0 if k == 0 else float(_st.beta.ppf(alpha / 2, k, n - k + 1))
+    hi = 1.0 if k == n else float(_st.beta.ppf(1 - alpha / 2, k + 1, n - k))
+    return lo, hi
+
+
+def proportion_difference(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float, float]:
+    r"""Difference :math:`\hat p_2 - \hat p_1` of two independent proportions with Newcombe's 95 % interval.
+
+    Newcombe (1998, *Interval estimation for the difference between independent
+    proportions*, method 10): with Wilson intervals :math:`(l_i, u_i)`,
+    :math:`[d - \sqrt{(\hat p_2 - l_2)^2 + (u_1 - \hat p_1)^2},\ d + \sqrt{(u_2 - \hat p_2)^2 + (\hat p_1 - l_1)^2}]`.
+    Unlike the Wald interval it stays valid when a proportion is 0.
+
+    >>> [round(v, 4) for v in proportion_difference(48, 80, 56, 70)]   # Newcombe's example (a)
+    [0.2, 0.0524, 0.3339]
+    """
+    l1, u1 = wilson_interval(k1, n1)
+    l2, u2 = wilson_interval(k2, n2)
+    p1, p2 = k1 / n1, k2 / n2
+    d = p2 - p1
+    return d, d - float(np.hypot(p2 - l2, u1 - p1)), d + float(np.hypot(u2 - p2, p1 - l1))

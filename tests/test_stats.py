@@ -82,3 +82,32 @@ def test_bonferroni_threshold_holds_its_false_alarm_rate_for_correlated_steps():
     rate = np.mean(np.abs(z).max(1) > threshold)
     assert rate <= 0.05  # conservative under positive correlation
     assert rate > 0.005  # but not absurdly so at this correlation
+
+
+def test_binomial_ci_covers_at_least_its_level_for_every_true_fraction():
+    """Clopper-Pearson is exact: coverage >= 95 % computed from the binomial law itself, not simulated."""
+    from lrlab.stats import binomial_ci
+
+    n = 12
+    bounds = [binomial_ci(k, n) for k in range(n + 1)]
+    for p in np.linspace(0.01, 0.99, 99):
+        coverage = sum(st.binom.pmf(k, n, p) for k, (lo, hi) in enumerate(bounds) if lo <= p <= hi)
+        assert coverage >= 0.95 - 1e-12, (p, coverage)
+
+
+def test_proportion_difference_reproduces_newcombe_and_covers():
+    from lrlab.stats import proportion_difference
+
+    d, lo, hi = proportion_difference(5, 56, 0, 29)  # Newcombe 1998, table II example (f): -0.0893 (-0.1926, 0.0381)
+    assert (round(d, 4), round(lo, 4), round(hi, 4)) == (-0.0893, -0.1926, 0.0381)
+    rng = np.random.default_rng(6)
+    hits = [lo <= 0.1 <= hi for lo, hi in
+            (proportion_difference(int(a), 80, int(b), 80)[1:] for a, b in zip(rng.binomial(80, 0.3, 3000),
+                                                                               rng.binomial(80, 0.4, 3000)))]
+    assert abs(np.mean(hits) - 0.95) < 4 * np.sqrt(0.05 * 0.95 / 3000)
+
+
+def test_wilson_interval_is_the_one_annealing_uses():
+    from lrlab import annealing, stats
+
+    assert annealing.wilson_interval is stats.wilson_interval

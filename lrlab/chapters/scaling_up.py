@@ -12,7 +12,7 @@ grid on ``SELECT_SEEDS`` selection seeds and report only the selected peaks on
 ``SCHED_SEEDS`` other seeds; final training losses are compared as paired log
 ratios (:func:`log_ratio_test`), "equivalent" is a TOST with a margin fixed here
 (``RATIO_MARGIN``, ``ACC_MARGIN``), and fractions of seeds that train come with
-Clopper-Pearson intervals (:func:`binomial_ci`).
+Clopper-Pearson intervals (:func:`lrlab.stats.binomial_ci`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import torch
 from ..population import (HIDDEN, PopulationModule, batch_table, data as _data, evaluate, init_population,
                           member_losses, n_train, top_hessian_eigenvalue, train_population)
 from ..device import resolve_device
-from ..stats import PairedTest, mean_ci, mean_sd as summarize, paired_t, tost
+from ..stats import PairedTest, binomial_ci, mean_ci, mean_sd as summarize, paired_t, tost
 
 
 def mean(x) -> float:
@@ -35,25 +35,6 @@ def mean(x) -> float:
     1.5
     """
     return float(np.mean(x))
-
-
-def binomial_ci(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
-    r"""Clopper-Pearson interval for a fraction :math:`k/n` (e.g. of seeds that train).
-
-    Exact: :math:`[B_{\alpha/2}(k, n-k+1),\ B_{1-\alpha/2}(k+1, n-k)]` with :math:`B_q(a, b)` the
-    Beta quantile (Clopper & Pearson 1934); it covers the true fraction with probability at least ``level``.
-
-    >>> [round(v, 3) for v in binomial_ci(2, 8)]
-    [0.032, 0.651]
-    >>> binomial_ci(0, 10)[0], round(binomial_ci(0, 10)[1], 3)
-    (0.0, 0.308)
-    """
-    from scipy.stats import beta
-
-    alpha = 1 - level
-    lo = 0.0 if k == 0 else float(beta.ppf(alpha / 2, k, n - k + 1))
-    hi = 1.0 if k == n else float(beta.ppf(1 - alpha / 2, k + 1, n - k))
-    return lo, hi
 
 
 def fraction_text(k: int, n: int) -> str:

@@ -14,6 +14,7 @@ import numpy as np
 from .. import annealing, implicit_bias, pac_bayes, sde
 from ..nqm import NoisyQuadratic, rates_of
 from ..schedules import cosine_schedule, exponential_schedule, multistep_schedule, polynomial_schedule
+from ..stats import proportion_difference
 
 # ---------------------------------------------------------------------------
 # Section 1: the variance ODE, adiabatic tracking and quench
@@ -235,24 +236,6 @@ def annealing_experiment(n_runs: int = ANNEAL_RUNS, device=None):
         landscape(), ANNEAL_COOLING_STEPS, start_lr=ANNEAL_START_LR, end_lr=ANNEAL_END_LR, sigma=ANNEAL_SIGMA,
         x0=ANNEAL_X0, n_runs=n_runs, seed=ANNEAL_SEED, device=device,
     )
-
-
-def proportion_difference(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float, float]:
-    r"""Difference :math:`\hat p_2 - \hat p_1` of two independent proportions with Newcombe's 95 % interval.
-
-    Newcombe (1998, *Interval estimation for the difference between independent
-    proportions*, method 10): with Wilson intervals :math:`(l_i, u_i)`,
-    :math:`[d - \sqrt{(\hat p_2 - l_2)^2 + (u_1 - \hat p_1)^2},\ d + \sqrt{(u_2 - \hat p_2)^2 + (\hat p_1 - l_1)^2}]`.
-    Unlike the Wald interval it stays valid when a proportion is 0.
-
-    >>> [round(v, 4) for v in proportion_difference(48, 80, 56, 70)]   # Newcombe's example (a)
-    [0.2, 0.0524, 0.3339]
-    """
-    p1, p2 = k1 / n1, k2 / n2
-    l1, u1 = annealing.wilson_interval(k1, n1)
-    l2, u2 = annealing.wilson_interval(k2, n2)
-    d = p2 - p1
-    return d, d - float(np.hypot(p2 - l2, u1 - p1)), d + float(np.hypot(u2 - p2, p1 - l1))
 
 
 def annealing_summary(table, n_runs: int = ANNEAL_RUNS) -> dict:
