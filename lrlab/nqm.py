@@ -113,6 +113,19 @@ class NoisyQuadratic:
         h = h_max * np.arange(1, dim + 1, dtype=np.float64) ** (-exponent)
         return cls(h=h, sigma2=h.copy(), batch_size=batch_size, theta0=theta0)
 
+    def with_noise_scaled(self, factor: float) -> "NoisyQuadratic":
+        """The same model with every noise variance :math:`\\sigma_i^2` multiplied by ``factor``.
+
+        A deliberately misspecified model: the power of a check of the exact
+        recursion against Monte Carlo is that it rejects this one.
+
+        >>> nqm = NoisyQuadratic(h=[1.0, 0.5], sigma2=[2.0, 1.0], batch_size=4)
+        >>> nqm.with_noise_scaled(1.05).sigma2.tolist(), nqm.sigma2.tolist()
+        ([2.1, 1.05], [2.0, 1.0])
+        """
+        factor = check_positive("factor", factor)
+        return NoisyQuadratic(h=self.h, sigma2=factor * self.sigma2, batch_size=self.batch_size, theta0=self.theta0)
+
     def __repr__(self) -> str:
         return f"NoisyQuadratic(dim={self.dim}, h_max={self.h_max:g}, h_min={self.h.min():g}, batch_size={self.batch_size})"
 

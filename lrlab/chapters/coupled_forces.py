@@ -328,8 +328,7 @@ def wrong_recursion_z(nqm: NoisyQuadratic, mc, peak_lr: float = RAMP_PEAK, noise
     from ..stats import max_abs_z
 
     schedule, batches, steps = ramp_runs(peak_lr)["batch ramp"]
-    wrong = NoisyQuadratic(h=nqm.h, sigma2=nqm.sigma2 * noise_factor, batch_size=nqm.batch_size, theta0=nqm.theta0)
-    return max_abs_z(mc, expected_loss_with_batches(wrong, schedule, batches, steps))
+    return max_abs_z(mc, expected_loss_with_batches(nqm.with_noise_scaled(noise_factor), schedule, batches, steps))
 
 
 # ---------------------------------------------------------------------------

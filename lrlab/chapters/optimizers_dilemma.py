@@ -24,7 +24,7 @@ from typing import Callable, Mapping
 import numpy as np
 import torch
 
-from .._validate import check_finite, check_int, check_nonnegative, check_positive, with_overrides
+from .._validate import check_finite, check_int, check_positive, with_overrides
 from ..nqm import MonteCarloResult, NoisyQuadratic, compare_schedules, rates_of, tune_peak_lr
 from ..schedules import (
     Schedule,
@@ -42,7 +42,6 @@ from ..schedules import (
 )
 from ..stats import bonferroni_z, max_abs_z  # noqa: F401  (the chapter's Monte Carlo check)
 from ..torch_adapter import torch_lr_trace
-from ..training import full_batch_loss, tiny_mlp, tiny_regression, train_with_schedule  # noqa: F401
 
 __all__ = [
     "NQM_PARAMS",
@@ -77,7 +76,6 @@ __all__ = [
     "bonferroni_z",
     "checkpoint_z",
     "detection_power",
-    "misspecified_noise",
     "monte_carlo_check",
     "noise_floor_table",
     "zoo",
@@ -430,27 +428,6 @@ def detection_power(shift, threshold: float) -> float:
     return float(np.max(norm.cdf(delta - c) + norm.cdf(-delta - c)))
 
 
-def misspecified_noise(nqm: NoisyQuadratic, factor: float) -> NoisyQuadratic:
-    r"""The same model with every noise variance multiplied by ``factor``: a deliberately wrong recursion.
-
-    Parameters
-    ----------
-    nqm : NoisyQuadratic
-    factor : float
-        Multiplies :math:`\sigma_i^2`.
-
-    Returns
-    -------
-    NoisyQuadratic
-
-    >>> wrong = misspecified_noise(chapter1_nqm(), 1.05)
-    >>> float(wrong.sigma2[0] / chapter1_nqm().sigma2[0])
-    1.05
-    """
-    factor = check_positive("factor", factor)
-    return NoisyQuadratic(h=nqm.h, sigma2=factor * nqm.sigma2, batch_size=nqm.batch_size, theta0=nqm.theta0)
-
-
 def monte_carlo_check(
     nqm: NoisyQuadratic,
     schedules: Mapping[str, Schedule] | None = None,
@@ -513,7 +490,7 @@ def monte_carlo_check(
     total_steps = check_int("total_steps", total_steps, minimum=1)
     m = len(schedules) * len(steps)
     threshold = bonferroni_z(m, alpha)
-    models = {"exact": nqm, **{f"noise variance x{f:g}": misspecified_noise(nqm, f) for f in wrong_noise}}
+    models = {"exact": nqm, **{f"noise variance x{f:g}": nqm.with_noise_scaled(f) for f in wrong_noise}}
     runs, z, shift, rel = {}, {k: [] for k in models}, {k: [] for k in models}, {k: [] for k in models}
     idx = np.asarray(steps, dtype=int)
     device_used = None
