@@ -20,37 +20,34 @@ Python API (what the tests and benchmarks use):
   :func:`write_submission` -- build student submissions from a source notebook;
 - :func:`find_repo`, :func:`open_course` -- locate ``solutions/`` and the course directory.
 
-Built on nbgrader 0.9.6's Python API (``NbGraderAPI``, ``CourseDirectory``,
-``Gradebook``); see :mod:`autograder._nbgrader` for the plumbing. Execution is our
-own: :mod:`autograder.restructure` rebuilds each submission on the source's
-skeleton, :mod:`autograder.execute` (in place of nbgrader's ``Execute``) starts
-:mod:`autograder.checker`, which runs the tests and talks through
-:mod:`autograder.rpc` to :mod:`autograder.worker`, the student's code in the
-sandbox of :mod:`autograder.sandbox`.
+Layout, by the notebook format, the engine and who uses it:
+
+- :mod:`autograder.notebook`: the one place that knows nbgrader's cell format
+  (metadata, marker regions, cell roles, expected names, forbidden modules, vetting);
+- :mod:`autograder.engine`: :func:`~autograder.engine.run_notebook`, the trusted
+  checker, the sandboxed worker, the call protocol between them and the sandbox,
+  used by grading and by the students' self-check alike;
+- :mod:`autograder.instructor`: release, inbox, restore, grading (orchestration),
+  gradebook (notes, scores, export, feedback), on nbgrader 0.9.6's Python API
+  (``NbGraderAPI``, ``CourseDirectory``, ``Gradebook``; plumbing in
+  :mod:`autograder.instructor._nbgrader`);
+- :mod:`autograder.student`: the lab, the per-assignment downloads, the self-check.
 """
 
-from .grading import (
-    CSV_COLUMNS,
-    DEFAULT_TIMEOUT,
-    GradeResult,
-    export_grades,
-    format_table,
-    generate_feedback,
-    grade_notebook,
-    grade_submissions,
-)
+from .instructor.gradebook import CSV_COLUMNS, GradeResult, export_grades, format_table, generate_feedback
+from .instructor.grading import DEFAULT_TIMEOUT, grade_notebook, grade_submissions
 from .layout import AutograderError, Course, Repo, find_repo, open_course
-from .release import check, release, secret_lines
-from .submissions import (
+from .instructor.release import check, release, secret_lines
+from .instructor.inbox import (
     extract_zip,
     fill_solutions,
     half_done_submission,
     perfect_submission,
     release_notebook,
     solution_cell_ids,
-    vet_notebook,
     write_submission,
 )
+from .notebook import vet_notebook
 
 __all__ = [
     "AutograderError",

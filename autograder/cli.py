@@ -21,6 +21,7 @@ _TOOL_EPILOG = dedent(
       python -m autograder grade submissions/ --jobs 2
       python -m autograder export -o grades.csv
       python -m autograder feedback --assignment schedules
+      python -m autograder report --assignment schedules
     Students' self-check of one notebook (visible tests only):
       python -m autograder validate exercises/schedules/schedules.ipynb
     Students' JupyterLab with the assignment list (make lab), and downloads:
@@ -131,6 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="address-space limit of the student's process (default 4096)")
     p.add_argument("--max-processes", type=int, default=256, metavar="N",
                    help="processes and threads the student's code may have (default 256)")
+    p.add_argument("--executor", default="local", metavar="WHERE",
+                   help="where submissions are graded: local (processes on this machine, --jobs at once; "
+                        "default) or dask://HOST:PORT (the workers of a Dask scheduler; see the instructors' "
+                        "guide)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     p = sub.add_parser(
@@ -170,6 +175,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--assignment", metavar="A", help="only this assignment")
     p.add_argument("--student", metavar="S", help="only this student")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    p = sub.add_parser(
+        "report", parents=[common], formatter_class=_FMT,
+        help="per-question report of a graded class, with a histogram of totals",
+        description="Read the gradebook and print, for every graded cell of an assignment, the class's mean "
+                    "score, the share of students with full marks and the most common failure message, so "
+                    "you see which question the class got wrong; and draw a histogram of the totals.",
+        epilog=dedent("""\
+            Examples:
+              python -m autograder report --assignment schedules
+              python -m autograder report --assignment schedules --figure totals.png
+            """),
+    )
+    p.add_argument("--assignment", metavar="A", help="the assignment (default: the only graded one)")
+    p.add_argument("--figure", metavar="FILE.png", help="where to write the histogram of totals "
+                   "(default: <course-dir>/reports/<assignment>-totals.png)")
 
     p = sub.add_parser(
         "validate", formatter_class=_FMT,
@@ -229,16 +251,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _run(args: argparse.Namespace) -> int:
     # The students' commands first, without nbgrader: an assignment's download ships only what
-    # `validate` imports (autograder.student.bundle_modules).
+    # `validate` imports (autograder.student.bundle.bundle_modules).
     if args.command == "validate":
-        from .validate import format_report, validate_notebook
+        from .student.validate import format_report, validate_notebook
 
         checks = validate_notebook(args.notebook, timeout=args.timeout)
         print(format_report(args.notebook, checks))
         return 0 if all(c.passed for c in checks) else 1
 
     if args.command == "lab":
-        from .student import prepare_workspace
+        from .student.lab import prepare_workspace
 
         ws = prepare_workspace(repo=args.repo, root=args.workspace)
         print(f"workspace: {ws.root} ({len(ws.assignments)} assignments offered in the Assignments tab)")
@@ -254,7 +276,7 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.command == "bundle":
         from .layout import find_repo
-        from .student import make_bundle
+        from .student.bundle import make_bundle
 
         repo = find_repo(args.repo)
         names = args.assignments or sorted(
@@ -264,8 +286,8 @@ def _run(args: argparse.Namespace) -> int:
             print(f"wrote {os.path.relpath(make_bundle(name, repo=repo, dest=args.dest))}")
         return 0
 
-    from . import grading
-    from .release import check, release
+    from .instructor import gradebook, grading
+    from .instructor.release import check, release
 
     common = dict(repo=args.repo)
     if args.command == "release":
@@ -293,9 +315,10 @@ def _run(args: argparse.Namespace) -> int:
         results = grading.grade_submissions(
             args.submissions, assignment=args.assignment, jobs=args.jobs, timeout=timeout,
             submission_timeout=whole, sandbox=args.sandbox, memory_mb=args.memory_mb,
-            max_processes=args.max_processes, verbose=args.verbose, progress=not args.no_progress, **common,
+            max_processes=args.max_processes, verbose=args.verbose, progress=not args.no_progress,
+            executor=args.executor, **common,
         )
-        print(grading.format_table(results))
+        print(gradebook.format_table(results))
         counts = {}
         for r in results:
             counts[r.status] = counts.get(r.status, 0) + 1
@@ -312,20 +335,27 @@ def _run(args: argparse.Namespace) -> int:
         if args.wide and args.shape not in (None, "wide"):
             raise AutograderError(f"--wide and --format {args.shape} ask for two shapes: pass one of them")
         shape = "wide" if args.wide else args.shape or "rows"
-        rows = grading.export_grades(args.output, assignment=args.assignment, shape=shape, **common)
+        rows = gradebook.export_grades(args.output, assignment=args.assignment, shape=shape, **common)
         if args.output != "-":
             print(f"wrote {len(rows)} row(s) to {args.output}", file=sys.stderr)
         return 0
 
     if args.command == "feedback":
-        files, problems = grading.generate_feedback(
-            assignment=args.assignment, student=args.student, verbose=args.verbose, **common
+        files, problems = gradebook.generate_feedback(
+            assignment=args.assignment, student=args.student, verbose=args.verbose,
+            progress=not args.no_progress, **common
         )
         for path in files:
             print(f"feedback: {os.path.relpath(path)}")
         for problem in problems:
             print(f"error: {problem}", file=sys.stderr)
         return 1 if problems else 0
+    if args.command == "report":
+        from .instructor.report import class_report, format_report
+
+        report = class_report(assignment=args.assignment, figure=args.figure, **common)
+        print(format_report(report))
+        return 0
     raise AssertionError(args.command)  # pragma: no cover
 
 
@@ -360,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "submission_timeout", None) is not None and not args.submission_timeout > 0:
         parser.error("--submission-timeout must be a positive number of seconds, got "
                      f"--submission-timeout {args.submission_timeout:g}")
-    from ._nbgrader import skip_slow_optional_imports
+    from .instructor._nbgrader import skip_slow_optional_imports
 
     skip_slow_optional_imports()
     try:

@@ -75,7 +75,7 @@ def build_submissions(repo, assignment: str, students: list[str], folder: Path) 
 
 def machine_info(sandbox: str) -> dict:
     """Cores, CPU, Python, OS, load, sandbox mode: what the numbers depend on."""
-    from autograder.sandbox import SandboxConfig, resolve_mode
+    from autograder.engine.sandbox import SandboxConfig, resolve_mode
 
     cpu = platform.processor() or "?"
     try:
@@ -156,7 +156,7 @@ def plain_nbgrader_config(course, timeout: float):
     """autograder's Config with nbgrader's own preprocessors put back (Execute, not the sandbox)."""
     from nbgrader.converters import Autograde, GenerateFeedback
 
-    from autograder._nbgrader import make_config
+    from autograder.instructor._nbgrader import make_config
 
     c = make_config(course)
     c.Autograde.autograde_preprocessors = list(Autograde.class_traits()["autograde_preprocessors"].default())
@@ -178,7 +178,7 @@ def run_plain_nbgrader(repo, assignment: str, folder: Path, students: list[str],
     from tqdm import tqdm
 
     from autograder import open_course
-    from autograder._nbgrader import explain_failure
+    from autograder.instructor._nbgrader import explain_failure
 
     start = time.perf_counter()
     course = open_course(repo, course_dir)
@@ -385,7 +385,7 @@ def main(argv=None) -> dict:
         parser.error(f"--keep {args.keep}: the folder exists; pass a new one")
 
     from autograder import AutograderError, find_repo
-    from autograder._nbgrader import quiet, skip_slow_optional_imports
+    from autograder.instructor._nbgrader import quiet, skip_slow_optional_imports
 
     skip_slow_optional_imports()  # as the command line does
     quiet()

@@ -1,4 +1,4 @@
-"""Unit tests of :mod:`autograder.checker`: small jobs of cells with roles, no nbgrader.
+"""Unit tests of :mod:`autograder.engine.checker`: small jobs of cells with roles, no nbgrader.
 
 The worker runs with sandbox mode ``none`` here (fast, and no bubblewrap needed);
 tests/test_autograder_sandbox.py runs jobs inside bubblewrap.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.checker import _Capture, run_job
+from autograder.engine.checker import _Capture, run_job
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -231,7 +231,7 @@ def test_cell_timeout_stops_the_cell_and_the_next_cells_run_in_a_fresh_worker(tm
 def test_a_slow_starting_student_process_is_not_charged_to_a_cell(tmp_path, monkeypatch):
     """On a loaded machine the interpreter may take longer to start than a cell's time limit: the
     start-up (first start and restart after a stopped cell) has its own allowance."""
-    from autograder import checker
+    from autograder.engine import checker
 
     real = checker.worker_command
 
@@ -309,7 +309,7 @@ def test_checker_killed_midway_leaves_the_cells_done_so_far(tmp_path):
     ], expected=["x"], timeout=120)
     job_file, result_file = tmp_path / "job.json", tmp_path / "result.json"
     job_file.write_text(json.dumps(job))
-    proc = subprocess.Popen([sys.executable, "-m", "autograder.checker", os.fspath(job_file), os.fspath(result_file)],
+    proc = subprocess.Popen([sys.executable, "-m", "autograder.engine.checker", os.fspath(job_file), os.fspath(result_file)],
                             cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 30
@@ -341,7 +341,7 @@ def test_checker_killed_midway_leaves_the_cells_done_so_far(tmp_path):
 
 
 def test_checker_main_usage_message():
-    proc = subprocess.run([sys.executable, "-m", "autograder.checker"], cwd=REPO, capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "autograder.engine.checker"], cwd=REPO, capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 2
-    assert "usage: python -m autograder.checker JOB.json RESULT.json" in proc.stderr
+    assert "usage: python -m autograder.engine.checker JOB.json RESULT.json" in proc.stderr

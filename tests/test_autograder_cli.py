@@ -385,7 +385,7 @@ def test_zip_symlinks_are_refused(tmp_path):
 
 
 def test_discover_looks_through_a_wrapper_folder(tmp_path):
-    from autograder.submissions import discover
+    from autograder.instructor.inbox import discover
 
     for student in ("alice", "bob"):
         path = tmp_path / "wrapper" / student / "toy"

@@ -239,7 +239,7 @@ def test_math_renders_in_a_browser_with_no_network_also_from_the_file_alone(feed
 
 
 def test_a_notebook_without_math_gets_no_mathjax():
-    from autograder.feedback import FeedbackCells
+    from autograder.instructor.feedback import FeedbackCells
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("Plain words, 5 dollars.")])
     _, resources = FeedbackCells().preprocess(nb, {})
@@ -372,7 +372,7 @@ def test_helper_code_is_folded_and_the_tests_are_not(feedback, browser):
 
 
 def test_validate_does_not_advise_restarting_the_kernel_it_already_restarted():
-    from autograder.validate import CellCheck, format_report
+    from autograder.student.validate import CellCheck, format_report
 
     report = format_report("toy.ipynb", [CellCheck("test_double", 1.0, True, "")])
     assert "restart" not in report.lower(), report

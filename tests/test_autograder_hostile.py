@@ -26,7 +26,7 @@ import nbformat
 import pytest
 
 import autograder
-from autograder.sandbox import bwrap_path
+from autograder.engine.sandbox import bwrap_path
 from conftest import require_system
 
 REPO = Path(__file__).resolve().parents[1]

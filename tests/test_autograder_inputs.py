@@ -32,10 +32,10 @@ import nbformat
 import pytest
 
 import autograder
-from autograder import submissions
-from autograder.grading import GradeResult, _write_csv, format_table
+from autograder.instructor import inbox as submissions
+from autograder.instructor.gradebook import GradeResult, _write_csv, format_table
 from autograder.layout import AutograderError, name_problem, valid_name
-from autograder.submissions import discover
+from autograder.instructor.inbox import discover
 
 REPO = Path(__file__).resolve().parents[1]
 TOY = REPO / "tests" / "fixtures" / "toyrepo"
@@ -449,7 +449,7 @@ def test_summary_table_shows_flags_only_when_some_result_has_one():
     ("print('nqm is fun')", False),
 ])
 def test_integrity_scan_finds_imports_of_a_forbidden_module(source, flagged):
-    from autograder.grading import _imported, _names_module
+    from autograder.instructor.grading import _imported, _names_module
 
     modules, texts = _imported(source)
     hit = any(m == "lrlab.nqm" or m.startswith("lrlab.nqm.") for m in modules) or any(
@@ -462,7 +462,7 @@ def test_integrity_scan_finds_imports_of_a_forbidden_module(source, flagged):
     ("../elsewhere/subs", "subs"), ("term/../../subs.zip", "subs.zip"),
 ])
 def test_notes_name_the_submissions_as_typed_without_climbing(given, shown, tmp_path, monkeypatch):
-    from autograder.grading import _display_root
+    from autograder.instructor.grading import _display_root
 
     monkeypatch.chdir(tmp_path)
     assert _display_root(Path(given)) == shown

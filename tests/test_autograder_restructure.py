@@ -1,4 +1,4 @@
-"""Unit tests of :mod:`autograder.restructure`: a submission rebuilt on the source's skeleton.
+"""Unit tests of :mod:`autograder.instructor.restore`: a submission rebuilt on the source's skeleton.
 
 The source is tests/fixtures/toyrepo/solutions/toy/toy.ipynb. Its release is built
 here by hand the way nbgrader's ``generate_assignment`` writes it (solution regions
@@ -17,7 +17,8 @@ import nbformat
 import pytest
 
 from autograder import fill_solutions
-from autograder.restructure import cell_roles, expected_names, nbgrader_meta, restructure
+from autograder.instructor.restore import restructure
+from autograder.notebook import cell_roles, expected_names, nbgrader_meta
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCE_PATH = REPO / "tests" / "fixtures" / "toyrepo" / "solutions" / "toy" / "toy.ipynb"

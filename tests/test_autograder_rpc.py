@@ -1,8 +1,8 @@
-"""Unit tests of :mod:`autograder.rpc`: the codec, handles, errors and broken frames.
+"""Unit tests of :mod:`autograder.engine.rpc`: the codec, handles, errors and broken frames.
 
-Most tests connect two :class:`~autograder.rpc.Endpoint` objects in this process
+Most tests connect two :class:`~autograder.engine.rpc.Endpoint` objects in this process
 through two ``os.pipe()`` pairs; the "student" side serves requests in a thread. A
-few run the real worker (``autograder/worker.py``, sandbox mode ``none``) to check
+few run the real worker (``autograder/engine/worker.py``, sandbox mode ``none``) to check
 what a student's cell raising does on the checker's side.
 """
 
@@ -20,9 +20,9 @@ import pandas as pd
 import pytest
 import torch
 
-from autograder import rpc
-from autograder.checker import Student, _Capture
-from autograder.rpc import MAX_MESSAGE_BYTES, CellTimeout, Endpoint, ProtocolError, Remote, RemoteError, WorkerGone
+from autograder.engine import rpc
+from autograder.engine.checker import Student, _Capture
+from autograder.engine.rpc import MAX_MESSAGE_BYTES, CellTimeout, Endpoint, ProtocolError, Remote, RemoteError, WorkerGone
 
 
 class Pair:

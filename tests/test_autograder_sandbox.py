@@ -1,4 +1,4 @@
-"""Unit tests of :mod:`autograder.sandbox`: configuration, mode choice, the worker's command line,
+"""Unit tests of :mod:`autograder.engine.sandbox`: configuration, mode choice, the worker's command line,
 the limits, and (with bubblewrap installed) what a student's cell can and cannot reach.
 """
 
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-import autograder.sandbox as sandbox
-from autograder.checker import run_job
-from autograder.sandbox import SandboxConfig, resolve_mode, worker_command
+import autograder.engine.sandbox as sandbox
+from autograder.engine.checker import run_job
+from autograder.engine.sandbox import SandboxConfig, resolve_mode, worker_command
 from conftest import require_system
 
 REPO = Path(__file__).resolve().parents[1]
@@ -101,7 +101,7 @@ def test_worker_command_in_none_mode(tmp_path, monkeypatch):
     monkeypatch.setenv("GRADER_SECRET_TOKEN", "do-not-leak")
     argv, env, preexec, mode = worker_command(tmp_path, SandboxConfig(mode="none"))
     assert mode == "none"
-    assert argv == [sys.executable, os.fspath(REPO / "autograder" / "worker.py")]
+    assert argv == [sys.executable, os.fspath(REPO / "autograder" / "engine" / "worker.py")]
     real = os.path.realpath(tmp_path)
     assert env["HOME"] == env["TMPDIR"] == real
     assert env["MPLCONFIGDIR"].startswith(real)
@@ -138,7 +138,7 @@ def test_worker_command_in_bwrap_mode_isolates(tmp_path, fake_bwrap, monkeypatch
     for secret in (REPO / "solutions", REPO, REPO / "tests", Path.home()):
         assert os.fspath(secret) not in bound
     assert env["PWD"] == "/submission" and env["HOME"] == "/tmp"
-    assert argv[-1] == os.fspath(REPO / "autograder" / "worker.py")
+    assert argv[-1] == os.fspath(REPO / "autograder" / "engine" / "worker.py")
     if os.geteuid() == 0:
         assert "/usr/bin/setpriv" in argv and "--no-new-privs" in argv
         assert f"--reuid={sandbox.sandbox_uid()}" in argv

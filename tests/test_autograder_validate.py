@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from autograder import AutograderError, half_done_submission, perfect_submission, release_notebook
-from autograder.validate import NOT_WRITTEN, format_report, validate_notebook
+from autograder.student.validate import NOT_WRITTEN, format_report, validate_notebook
 
 REPO = Path(__file__).resolve().parents[1]
 TOY = REPO / "tests" / "fixtures" / "toyrepo"

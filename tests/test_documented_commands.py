@@ -9,7 +9,7 @@ are read from
   (``make lab``, ``python -m autograder bundle schedules``, ``nbgrader collect ...``);
 * the examples in the epilog of ``python -m autograder --help`` and of every
   subcommand's ``--help`` (:func:`autograder.cli.build_parser`);
-* the ``README.txt`` of an assignment's download (:func:`autograder.student.bundle_readme`),
+* the ``README.txt`` of an assignment's download (:func:`autograder.student.bundle.bundle_readme`),
   whose commands run in the unpacked download.
 
 Each runs with ``bash -c "<the line as printed>"`` in a copy of the working tree (tracked
@@ -211,7 +211,7 @@ def _epilog_commands() -> list[tuple[str, str]]:
 
 
 def _bundle_readme() -> str:
-    from autograder.student import bundle_readme, student_requirements
+    from autograder.student.bundle import bundle_readme, student_requirements
 
     notebooks = sorted(p.name for p in (REPO / "exercises" / ASSIGNMENT).glob("*.ipynb"))
     return bundle_readme(ASSIGNMENT, notebooks, student_requirements(ASSIGNMENT, REPO))
@@ -298,7 +298,7 @@ class World:
     def __init__(self, root: Path):
         import nbformat
 
-        from autograder.student import make_bundle
+        from autograder.student.bundle import make_bundle
 
         self.root = root
         self.repo = root / "repo"

@@ -29,7 +29,7 @@ import yaml
 
 import autograder
 from autograder.cli import build_parser
-from autograder.release import MARKERS
+from autograder.instructor.release import MARKERS
 
 from conftest import toc_files
 

@@ -26,7 +26,8 @@ from packaging.utils import canonicalize_name
 
 import autograder
 from autograder.layout import AutograderError
-from autograder.student import COURSE_ID, make_bundle, prepare_workspace
+from autograder.student.lab import COURSE_ID, prepare_workspace
+from autograder.student.bundle import make_bundle
 
 REPO = Path(__file__).resolve().parents[1]
 RELEASED = sorted(p.name for p in (REPO / "exercises").iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
@@ -105,7 +106,7 @@ def test_workspace_offers_the_assignments_in_course_order_and_only_student_tools
     import json
 
     from autograder.cli import build_parser
-    from autograder.student import INSTRUCTOR_LAB_PLUGINS, course_order
+    from autograder.student.lab import INSTRUCTOR_LAB_PLUGINS, course_order
 
     order = _readme_order()
     assert order[0] == "schedules" and set(order) == set(RELEASED), order
@@ -124,7 +125,7 @@ def test_workspace_offers_the_assignments_in_course_order_and_only_student_tools
     server = json.loads((ws.config_dir / "jupyter_server_config.json").read_text())
     extensions = server["ServerApp"]["jpserver_extensions"]
     assert extensions["nbgrader.server_extensions.formgrader"] is False
-    assert extensions["autograder.labext"] is True
+    assert extensions["autograder.student.labext"] is True
     page = json.loads((ws.config_dir / "labconfig" / "page_config.json").read_text())
     assert set(INSTRUCTOR_LAB_PLUGINS) <= set(page["disabledExtensions"])
 
@@ -250,7 +251,7 @@ def test_make_lab_shows_students_only_student_tools(lab_server):
 
     import requests
 
-    from autograder.student import INSTRUCTOR_LAB_PLUGINS
+    from autograder.student.lab import INSTRUCTOR_LAB_PLUGINS
 
     url, headers, ws = lab_server
     page = requests.get(f"{url}/lab", headers=headers).text
@@ -278,10 +279,10 @@ def test_bundle_works_in_an_empty_folder_without_the_reference_solution(tmp_path
     zip_path = make_bundle(ASSIGNMENT, repo=REPO, dest=tmp_path / "dist")
     names = zipfile.ZipFile(zip_path).namelist()
     for needed in (f"{ASSIGNMENT}/{ASSIGNMENT}.ipynb", f"{ASSIGNMENT}/README.txt", f"{ASSIGNMENT}/requirements.txt",
-                   f"{ASSIGNMENT}/lrlab/device.py", f"{ASSIGNMENT}/autograder/validate.py"):
+                   f"{ASSIGNMENT}/lrlab/device.py", f"{ASSIGNMENT}/autograder/student/validate.py"):
         assert needed in names, f"{needed} missing from the bundle"
     assert not any(n.startswith(f"{ASSIGNMENT}/lrlab/chapters/") for n in names), "chapter experiment modules are not needed"
-    from autograder.student import student_requirements
+    from autograder.student.bundle import student_requirements
 
     shipped = zipfile.ZipFile(zip_path).read(f"{ASSIGNMENT}/requirements.txt").decode().splitlines()
     assert [l for l in shipped if not l.startswith("#")] == student_requirements(ASSIGNMENT, REPO)
@@ -306,10 +307,10 @@ def test_bundle_works_in_an_empty_folder_without_the_reference_solution(tmp_path
     assert "FAIL" not in check.stdout and "PASS" in check.stdout, check.stdout
     imported = json.loads(check.stdout.rsplit("IMPORTED ", 1)[1])
     assert "nbgrader" not in imported, "the self-check must not need nbgrader (the download does not ship it)"
-    from autograder.student import SELF_CHECK_PACKAGES, _distributions
+    from autograder.student.bundle import SELF_CHECK_PACKAGES, _distributions
 
     assert _distributions(set(imported)) == {canonicalize_name(p) for p in SELF_CHECK_PACKAGES}, (
-        f"the self-check imported {imported}; autograder.student.SELF_CHECK_PACKAGES says {SELF_CHECK_PACKAGES}"
+        f"the self-check imported {imported}; autograder.student.bundle.SELF_CHECK_PACKAGES says {SELF_CHECK_PACKAGES}"
     )
     shutil.rmtree(unpacked)
 
@@ -463,7 +464,7 @@ def test_bundle_requirements_are_exactly_what_the_download_imports(tmp_path, cap
     them; README.txt says where torch's CPU wheel comes from. Logs the installed size against the whole pin list."""
     import importlib.metadata as md
 
-    from autograder.student import SELF_CHECK_PACKAGES, TOOLS
+    from autograder.student.bundle import SELF_CHECK_PACKAGES, TOOLS
 
     owners = md.packages_distributions()
     pinned = {canonicalize_name(l.split("==")[0]): l.strip() for l in (REPO / "requirements.txt").read_text().splitlines()

@@ -3,7 +3,7 @@
 The "how to take this course" page (book/assignments.md) links
 ``{download}`<assignment>.zip <../_build/bundles/<assignment>.zip>``` for every
 assignment: the student notebook plus what it needs outside the repository
-(:func:`autograder.student.make_bundle`). Sphinx copies a downloaded file when
+(:func:`autograder.student.bundle.make_bundle`). Sphinx copies a downloaded file when
 it reads the page, so the zips are written at ``builder-inited``, from the
 current ``exercises/``, into ``<repo>/_build/bundles/``. Nothing is fetched.
 """
@@ -18,7 +18,7 @@ LOGGER = logging.getLogger(__name__)
 
 
 def build_bundles(app) -> None:
-    from autograder.student import make_bundle
+    from autograder.student.bundle import make_bundle
 
     repo = Path(app.srcdir)
     exercises = repo / "exercises"

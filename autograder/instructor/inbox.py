@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import os
 import re
 import shutil
@@ -33,9 +32,12 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .layout import AutograderError, Repo, find_repo
+from ..layout import AutograderError, Course, Repo, find_repo
+from ..notebook import vet_notebook
+from .restore import restructure
 
 __all__ = [
+    "stage_submission",
     "perfect_submission",
     "half_done_submission",
     "fill_solutions",
@@ -44,7 +46,6 @@ __all__ = [
     "write_submission",
     "extract_zip",
     "discover",
-    "vet_notebook",
     "Submission",
 ]
 
@@ -890,50 +891,96 @@ def discover(folder: os.PathLike | str, display: str, known_assignments: list[st
     return finder.results()
 
 
-def vet_notebook(path: os.PathLike | str, display: str | None = None) -> str | None:
-    """Say what stops nbgrader from reading a submitted notebook, or ``None`` if fine.
+def _rmtree(path: Path) -> None:
+    """Remove a folder nbgrader made read-only (files 444)."""
+    def onerror(func, p, _exc):
+        os.chmod(p, 0o700 if os.path.isdir(p) else 0o600)
+        func(p)
 
-    Parameters
-    ----------
-    path : path-like
-        The submitted ``.ipynb`` file.
-    display : str, optional
-        How to name the file in the message (default: ``path``).
+    if path.exists():
+        shutil.rmtree(path, onerror=onerror)
 
-    Returns
-    -------
-    str or None
-        A message naming the file, the problem and what to do, e.g.
-        ``"subs/alice/toy/toy.ipynb is not valid JSON (line 3): re-export it from
-        Jupyter (File > Download); graded as 0"``.
-    """
-    path = Path(path)
-    display = display or os.fspath(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        return f"{display} could not be read ({exc.strerror}); graded as 0"
-    if not raw.strip():
-        return f"{display} is empty ({len(raw)} bytes): the upload failed or the notebook was never saved; graded as 0"
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return f"{display} is not UTF-8 text (a binary file?): re-export it from Jupyter (File > Download); graded as 0"
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return (
-            f"{display} is not valid JSON (line {exc.lineno}): re-export it from Jupyter "
-            "(File > Download); graded as 0"
-        )
-    if not isinstance(data, dict) or not isinstance(data.get("cells"), list) or "nbformat" not in data:
-        return f"{display} is JSON but not a Jupyter notebook (no 'cells'/'nbformat'): submit the .ipynb file; graded as 0"
-    if data.get("nbformat") != 4:
-        return f"{display} uses notebook format {data.get('nbformat')!r}, not 4: open and save it in a current Jupyter; graded as 0"
+
+def _rebuild(path: Path, source_path: Path):
+    """The submission's answers on the source's skeleton (see :mod:`autograder.instructor.restore`)."""
     import nbformat
 
-    try:
-        nbformat.reads(text, as_version=4)
-    except Exception as exc:  # nbformat raises several kinds of errors
-        return f"{display} is not a readable notebook ({type(exc).__name__}: {exc}); graded as 0"
-    return None
+    student = nbformat.read(os.fspath(path), as_version=4)
+    source = nbformat.read(os.fspath(source_path), as_version=4)
+    return restructure(student, source)
+
+
+def stage_submission(course: Course, sub: Submission) -> tuple[int, list[str]]:
+    """Copy the readable files of ``sub`` into submitted/; return (notebooks copied, notes)."""
+    repo = course.repo
+    dest = course.path("submitted", sub.student_id, sub.assignment)
+    _rmtree(dest)
+    dest.mkdir(parents=True)
+    expected = repo.notebook_names(sub.assignment)
+    present = {p.stem: p for p in sorted(sub.folder.glob("*.ipynb")) if p.is_file()}
+    extras = sorted(set(present) - set(expected))
+
+    def visible(pattern: str) -> list[Path]:
+        return [p for p in sorted(sub.folder.rglob(pattern))
+                if p.is_file() and not any(part.startswith(".") or part in ("__MACOSX", "__pycache__")
+                                           for part in p.relative_to(sub.folder).parts)]
+
+    def found_at(path: Path) -> str:
+        return sub.shown(path.relative_to(sub.folder).as_posix())
+
+    paths: dict[str, Path | None] = {}
+    notes, copied = [], 0
+    for name in expected:
+        path = present.get(name)
+        if path is None:
+            deeper = visible(name + ".ipynb")
+            if deeper:
+                path = deeper[0]
+                notes.append(f"{sub.shown(name + '.ipynb')} was found at {found_at(path)}: graded from there")
+        paths[name] = path
+    missing = [name for name, path in paths.items() if path is None]
+    # One notebook missing and one other notebook there (renamed: schedules-final.ipynb, a Canvas
+    # resubmission): that is the student's notebook.
+    others = [present[e] for e in extras] or [p for p in visible("*.ipynb") if p.stem not in expected]
+    if len(missing) == 1 and len(others) == 1:
+        paths[missing[0]] = others[0]
+        notes.append(f"{found_at(others[0])} was graded as {missing[0]}.ipynb: it is the only notebook there "
+                     f"and {missing[0]}.ipynb is missing; name it {missing[0]}.ipynb next time")
+        missing = []
+    for name in expected:
+        shown = sub.shown(name + ".ipynb")
+        path = paths[name]
+        if path is None:
+            instead = [p for p in visible("*") if p.suffix != ".ipynb"]
+            if extras:
+                hint = f" (found {', '.join(e + '.ipynb' for e in extras)}: rename it to {name}.ipynb)"
+            elif instead and not any(paths.values()):
+                listed = ", ".join(found_at(p) for p in instead[:5]) + (", ..." if len(instead) > 5 else "")
+                hint = f" (found {listed} instead: submit the notebook itself, {name}.ipynb)"
+            else:
+                hint = ": submit the notebook under its original name"
+            notes.append(f"{shown} is missing{hint}; graded as 0")
+            continue
+        shown = found_at(path)
+        problem = vet_notebook(path, shown)
+        if problem:
+            notes.append(problem)
+            continue
+        try:
+            rebuilt, changes = _rebuild(path, repo.solutions / sub.assignment / (name + ".ipynb"))
+        except Exception as exc:  # noqa: BLE001 - vetting passed, but the cells are unusable
+            notes.append(f"{shown}: its cells could not be read ({type(exc).__name__}: {exc}); graded as 0")
+            continue
+        notes.extend(f"{shown}: {change}" for change in changes)
+        import nbformat
+
+        nbformat.write(rebuilt, os.fspath(dest / (name + ".ipynb")))
+        copied += 1
+    for extra in sorted(sub.folder.rglob("*")):
+        rel = extra.relative_to(sub.folder)
+        if extra.is_file() and extra.suffix != ".ipynb" and not any(
+            part.startswith(".") or part in ("__pycache__", "__MACOSX") for part in rel.parts
+        ):
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(extra, dest / rel)
+    return copied, notes

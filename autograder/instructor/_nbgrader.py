@@ -16,7 +16,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from .layout import Course
+from ..layout import Course
 
 __all__ = ["make_config", "make_api", "gradebook_lock", "quiet", "explain_failure", "skip_slow_optional_imports"]
 
@@ -123,7 +123,7 @@ def make_config(
     timeout : float, optional
         Per-cell execution limit in seconds.
     execute : dict, optional
-        Settings of :class:`autograder.execute.SandboxExecute` (``submission_timeout``,
+        Settings of :class:`autograder.instructor.preprocessors.SandboxExecute` (``submission_timeout``,
         ``sandbox``, ``memory_mb``, ``max_processes``...).
 
     Returns
@@ -146,16 +146,16 @@ def make_config(
     c.CourseDirectory.course_id = "default_course"
     # The exchange (nbgrader's file drop between students and instructors) is unused:
     # NbGraderAPI lists it on start-up and logs CRITICAL when it is missing.
-    c.ExchangeFactory.list = "autograder._nbgrader.NoExchangeList"
+    c.ExchangeFactory.list = "autograder.instructor._nbgrader.NoExchangeList"
     c.NbGraderAPI.log_level = "ERROR" if _QUIET["on"] else "INFO"
     # Student code runs in the sandboxed worker, tests in the trusted checker
-    # (autograder.execute.SandboxExecute), not in one kernel with nbgrader's Execute.
+    # (autograder.instructor.preprocessors.SandboxExecute), not in one kernel with nbgrader's Execute.
     from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
     from nbgrader.preprocessors import (
         AssignLatePenalties, CheckCellMetadata, GetGrades, IgnorePattern, LimitOutput, SaveAutoGrades,
     )
 
-    from .execute import HideHiddenTests, SandboxExecute
+    from .preprocessors import HideHiddenTests, SandboxExecute
 
     c.Autograde.autograde_preprocessors = [
         SandboxExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ._nbgrader import explain_failure, make_api, quiet
-from .layout import AutograderError, Course, Repo, find_repo, sqlite_url
+from ..layout import AutograderError, Course, Repo, find_repo, sqlite_url
 
 __all__ = ["release", "check", "secret_lines", "MARKERS"]
 

@@ -3,7 +3,7 @@
 nbgrader's assignment-list server extension sorts the assignments by name, and its
 Assignments tab shows them in the order the server sends. ``python -m autograder lab``
 enables this extension in the workspace's ``jupyter_server_config.json`` together with
-``CourseOrder.assignments`` (:func:`autograder.student.course_order`, ``schedules``
+``CourseOrder.assignments`` (:func:`autograder.student.lab.course_order`, ``schedules``
 first); it re-sorts what nbgrader's list returns by that order. Nothing else changes:
 an assignment the order does not name comes after the named ones, by name.
 """
@@ -14,7 +14,7 @@ __all__ = ["ordered"]
 
 
 def _jupyter_server_extension_points():
-    return [{"module": "autograder.labext"}]
+    return [{"module": "autograder.student.labext"}]
 
 
 def ordered(assignments: list, order: list[str]) -> list:
@@ -47,4 +47,4 @@ def _load_jupyter_server_extension(serverapp) -> None:
 
     list_assignments._course_order = order
     AssignmentList.list_assignments = list_assignments
-    serverapp.log.info(f"autograder.labext: the Assignments tab lists {len(order)} assignments in course order")
+    serverapp.log.info(f"autograder.student.labext: the Assignments tab lists {len(order)} assignments in course order")

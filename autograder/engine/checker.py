@@ -1,7 +1,7 @@
 """The trusted side of grading one notebook: runs the tests, calls the student's code through a pipe.
 
-Run as ``python -m autograder.checker JOB.json RESULT.json`` by
-:class:`autograder.execute.SandboxExecute`. ``JOB.json`` lists the notebook's code
+Run as ``python -m autograder.engine.checker JOB.json RESULT.json`` by
+:class:`autograder.instructor.preprocessors.SandboxExecute`. ``JOB.json`` lists the notebook's code
 cells with a *role* each:
 
 ``student``
@@ -15,7 +15,7 @@ cells with a *role* each:
 
 After each student cell the checker fetches the names the assignment asks for
 (``expected``) from the worker: plain data arrive as copies, functions and other
-objects as :class:`autograder.rpc.Remote` handles. So nothing the student's code
+objects as :class:`autograder.engine.rpc.Remote` handles. So nothing the student's code
 does to its own interpreter (monkeypatching numpy, import hooks, rewriting later
 cells, faking a kernel) can reach the tests, and the worker never sees them.
 
@@ -362,7 +362,7 @@ def _discard(chunk) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 2:
-        print("usage: python -m autograder.checker JOB.json RESULT.json", file=sys.stderr)
+        print("usage: python -m autograder.engine.checker JOB.json RESULT.json", file=sys.stderr)
         return 2
     with open(argv[0], encoding="utf-8") as fh:
         job = json.load(fh)

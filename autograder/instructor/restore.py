@@ -18,33 +18,11 @@ never from the submission's metadata.
 
 from __future__ import annotations
 
-import ast
 import copy
 
-__all__ = ["restructure", "cell_roles", "expected_names", "nbgrader_meta"]
+from ..notebook import _gid, _grading_meta, _kind, _visible
 
-
-def nbgrader_meta(cell) -> dict:
-    """The cell's ``metadata.nbgrader`` dict (empty when absent or malformed)."""
-    meta = cell.get("metadata", {})
-    meta = meta.get("nbgrader", {}) if isinstance(meta, dict) else {}
-    return meta if isinstance(meta, dict) else {}
-
-
-def _kind(cell) -> str:
-    m = nbgrader_meta(cell)
-    if m.get("solution"):
-        return "solution"
-    if m.get("grade"):
-        return "test"
-    if m.get("locked"):
-        return "locked"
-    return "plain"
-
-
-def _gid(cell):
-    gid = nbgrader_meta(cell).get("grade_id")
-    return gid if isinstance(gid, str) and gid else None
+__all__ = ["restructure"]
 
 
 def restructure(student, source) -> tuple:
@@ -149,99 +127,3 @@ def restructure(student, source) -> tuple:
             "graded with the instructor's version in its place"
         )
     return out, notes
-
-
-def _visible(source: str) -> str:
-    """A test cell's source without its hidden-test regions, whitespace-normalised."""
-    kept, hidden = [], False
-    for line in source.splitlines():
-        text = line.strip()
-        if text.startswith("### BEGIN HIDDEN TESTS"):
-            hidden = True
-        elif text.startswith("### END HIDDEN TESTS"):
-            hidden = False
-        elif not hidden and text:
-            kept.append(line.rstrip())
-    return "\n".join(kept)
-
-
-def _grading_meta(cell) -> tuple:
-    m = nbgrader_meta(cell)
-    return tuple(m.get(k) for k in ("grade", "solution", "locked", "points", "grade_id"))
-
-
-def cell_roles(notebook, source) -> list[str]:
-    """Role of each cell of a restructured ``notebook`` for :mod:`autograder.checker`.
-
-    ``"skip"`` (not code), ``"student"``, ``"shared"``, ``"checker"`` or ``"test"``;
-    decided by ``grade_id`` against the source, never by the submission's metadata.
-    """
-    kinds = {_gid(c): _kind(c) for c in source.cells if _gid(c)}
-    names = set(expected_names(source))
-    roles = []
-    for cell in notebook.cells:
-        if cell.get("cell_type") != "code":
-            roles.append("skip")
-            continue
-        gid = _gid(cell)
-        kind = kinds.get(gid) if gid else None
-        if kind == "test":
-            roles.append("test")
-        elif kind == "solution" or kind is None and not _is_source_cell(cell, source):
-            roles.append("student")
-        elif _uses(cell.get("source", ""), names):
-            roles.append("checker")
-        else:
-            roles.append("shared")
-    return roles
-
-
-def _is_source_cell(cell, source) -> bool:
-    """A code cell without grade_id that the source also has, word for word."""
-    return any(c.get("cell_type") == "code" and not _gid(c) and c.get("source") == cell.get("source")
-               for c in source.cells)
-
-
-def _bound_names(tree) -> set:
-    names = set()
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            for alias in node.names:
-                names.add((alias.asname or alias.name).split(".")[0])
-        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for target in targets:
-                for sub in ast.walk(target):
-                    if isinstance(sub, ast.Name):
-                        names.add(sub.id)
-    return names
-
-
-def _parse(source: str):
-    try:
-        return ast.parse(source)
-    except SyntaxError:
-        try:
-            from IPython.core.inputtransformer2 import TransformerManager
-
-            return ast.parse(TransformerManager().transform_cell(source))
-        except Exception:  # noqa: BLE001
-            return ast.parse("")
-
-
-def expected_names(source) -> list[str]:
-    """Names the source's solution cells define and no instructor cell defines, sorted."""
-    mine, theirs = set(), set()
-    for cell in source.cells:
-        if cell.get("cell_type") != "code":
-            continue
-        bound = _bound_names(_parse(cell.get("source", "")))
-        (mine if _kind(cell) == "solution" else theirs).update(bound)
-    return sorted(mine - theirs)
-
-
-def _uses(source: str, names: set) -> bool:
-    tree = _parse(source)
-    return any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(tree))

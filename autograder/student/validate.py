@@ -14,8 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .layout import AutograderError
-from .submissions import vet_notebook
+from ..layout import AutograderError
+from ..notebook import vet_notebook
 
 __all__ = ["CellCheck", "validate_notebook", "format_report"]
 

@@ -1,8 +1,8 @@
 """The student's side of grading: runs the student's cells, answers the checker's calls.
 
-Started by :mod:`autograder.checker` inside the sandbox (see :mod:`autograder.sandbox`)
-as ``python .../autograder/worker.py``: a plain script, so that nothing but
-:mod:`autograder.rpc` (next to it) is imported. It never sees test code: the
+Started by :mod:`autograder.engine.checker` inside the sandbox (see :mod:`autograder.engine.sandbox`)
+as ``python .../autograder/engine/worker.py``: a plain script, so that nothing but
+:mod:`autograder.engine.rpc` (next to it) is imported. It never sees test code: the
 checker sends it the student's cells and the instructor's setup cells, then calls
 the student's functions through handles.
 

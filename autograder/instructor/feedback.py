@@ -3,7 +3,7 @@
 nbgrader's own feedback template (``feedback/index.html.j2``) loads MathJax 2 from
 a CDN, lists every test as "Test cell", leaves long lines to scroll sideways, has
 no table styles and shows the instructor's helper code in full. This module puts
-our template (``autograder/templates/lrlab_feedback``, built on nbgrader's) and
+our template (``autograder/instructor/templates/lrlab_feedback``, built on nbgrader's) and
 one preprocessor, :class:`FeedbackCells`, in its place:
 
 - **Math offline.** MathJax 3 (``tex-svg-full.js``, from the pinned
@@ -26,7 +26,7 @@ one preprocessor, :class:`FeedbackCells`, in its place:
   ``<details>``; its output stays visible.
 - **Failed tests stand out**: a red panel with "Failed" in words, green for passed.
 
-Wiring: :func:`autograder._nbgrader.make_config` puts :class:`FeedbackCells` in
+Wiring: :func:`autograder.instructor._nbgrader.make_config` puts :class:`FeedbackCells` in
 ``GenerateFeedback.preprocessors`` (after nbgrader's ``GetGrades``) and calls
 :func:`configure`; :func:`write_feedback` stands in for
 ``NbGraderAPI.generate_feedback``, which would force nbgrader's own template.
@@ -202,7 +202,7 @@ def configure(c) -> None:
     Parameters
     ----------
     c : traitlets.config.Config
-        The course's config (see :func:`autograder._nbgrader.make_config`).
+        The course's config (see :func:`autograder.instructor._nbgrader.make_config`).
     """
     import nbgrader
 
@@ -226,7 +226,7 @@ def write_feedback(api, assignment: str, student: str) -> dict:
     Parameters
     ----------
     api : nbgrader.apps.NbGraderAPI
-        From :func:`autograder._nbgrader.make_api` (its config comes from ``make_config``).
+        From :func:`autograder.instructor._nbgrader.make_api` (its config comes from ``make_config``).
     assignment, student : str
         Which autograded submission.
 

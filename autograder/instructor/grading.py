@@ -1,0 +1,539 @@
+"""Grade a folder of submissions with nbgrader: the orchestration of a batch.
+
+One *submission* is one student's folder for one assignment. Grading it means:
+vet every expected notebook (empty, invalid JSON, missing...), copy the readable
+ones into ``<course>/submitted/<student>/<assignment>/``, and run nbgrader's
+``autograde`` (force, create students). A submission that cannot be run still
+gets a gradebook entry with every grade set to 0 and a note saying why, and the
+batch goes on. Notes live in the gradebook database, table ``autograder_notes``;
+the late, review and integrity marks in ``autograder_flags`` (nbgrader's own
+tables are not changed); see :mod:`autograder.instructor.gradebook`, which also
+exports the grades and writes feedback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import multiprocessing
+import os
+import re
+import sys
+import tempfile
+import time
+import zipfile
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+from ..engine.sandbox import SandboxConfig, resolve_mode
+from ..layout import AutograderError, Course, Repo, find_repo, name_problem, open_course
+from ._nbgrader import explain_failure, gradebook_lock, make_api, quiet, skip_slow_optional_imports
+from .gradebook import (  # noqa: F401 - re-exported: the gradebook side of grading
+    CSV_COLUMNS, EXPORT_FORMATS, GradeResult, _max_score, _save_notes, _scores, _zero_grades, export_grades,
+    format_table, generate_feedback,
+)
+from .inbox import Submission, discover, extract_zip, stage_submission, write_submission
+
+__all__ = [
+    "GradeResult",
+    "grade_submissions",
+    "grade_notebook",
+    "export_grades",
+    "generate_feedback",
+    "format_table",
+    "DEFAULT_TIMEOUT",
+    "DEFAULT_SUBMISSION_TIMEOUT",
+    "CSV_COLUMNS",
+    "EXPORT_FORMATS",
+]
+
+#: Default per-cell execution limit in seconds.
+DEFAULT_TIMEOUT = 60
+#: Default limit for one notebook as a whole, in seconds.
+DEFAULT_SUBMISSION_TIMEOUT = 900
+def _prepare_assignments(course: Course, assignments: list[str], verbose: bool) -> None:
+    """Record the sources (with hidden tests) in the gradebook: generate_assignment."""
+    with gradebook_lock(course):
+        _generate_assignments(course, assignments, verbose)
+
+
+def _generate_assignments(course: Course, assignments: list[str], verbose: bool) -> None:
+    api = make_api(course)
+    for name in assignments:
+        result = api.generate_assignment(name, force=True, create=True)
+        if verbose and result.get("log"):
+            print(result["log"], file=sys.stderr, end="")
+        if not result["success"]:
+            reason = explain_failure(result)
+            hint = "fix the source notebook"
+            if "submissions associated" in reason:
+                hint = (
+                    f"the graded cells of solutions/{name}/ changed after submissions were graded in "
+                    f"{course.root}; grade into a fresh --course-dir (or delete its gradebook to start over)"
+                )
+            raise AutograderError(f"could not load assignment {name!r} into the gradebook: {reason}; {hint}")
+
+
+def _autograde_job(job: dict) -> dict:
+    """Run nbgrader autograde for one submission (in this process or a worker)."""
+    start = time.perf_counter()
+    try:
+        quiet(job["verbose"])
+        course = Course(repo=Repo(Path(job["repo"])), root=Path(job["course"]), db_url=job["db_url"])
+        api = make_api(course, timeout=job["timeout"], execute=job["execute"])
+        result = api.autograde(job["assignment"], job["student_id"], force=True, create=True)
+    except Exception as exc:  # noqa: BLE001 - reported as a failed submission
+        import traceback
+
+        result = {"success": False, "error": traceback.format_exc(), "log": f"{type(exc).__name__}: {exc}"}
+    result["key"] = job["key"]
+    result["seconds"] = time.perf_counter() - start
+    return result
+
+
+def _failure_note(result: dict, display: str) -> str:
+    """The note of a submission nbgrader itself could not process (its cells were not graded)."""
+    return (
+        f"{display}: nbgrader could not grade it ({explain_failure(result)}); graded as 0. "
+        "Rerun with --verbose to see nbgrader's log"
+    )
+
+
+def _run_notes(course: Course, sub: Submission) -> list[str]:
+    """What the checker reported (time limits, crashes, memory) for each notebook of ``sub``."""
+    notes = []
+    folder = course.root / "runs" / sub.student_id / sub.assignment
+    for path in sorted(folder.glob("*.json")):
+        try:
+            report = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        notes.extend(f"{sub.shown(path.stem + '.ipynb')}: {n}" for n in report.get("notes", []))
+    return notes
+
+
+def _display_root(path: Path) -> str:
+    """How notes name the submissions folder (or zip) the instructor passed.
+
+    As typed when it lies under the current folder (``submissions/``); otherwise
+    (an absolute path, or one that climbs with ``..``) by its own name, so that a
+    note never holds ``../`` or the instructor's home folder.
+    """
+    text = os.path.normpath(os.fspath(path))
+    if os.path.isabs(text) or text == os.curdir or text.split(os.sep)[0] == os.pardir:
+        return Path(os.path.abspath(text)).name or text
+    return text
+
+
+def _marks(sub: Submission) -> dict:
+    """The marks a submission carries from discovery into its result."""
+    return {"late": sub.late, "review": sub.review, "lms_id": sub.lms_id}
+
+
+#: What the sandbox's stand-in for a forbidden module says (autograder/engine/sandbox.py, _STUB).
+_REFERENCE_SAYS = re.compile(r"(lrlab(?:\.\w+)+) is the course's reference implementation")
+
+
+def _integrity(course: Course, sub: Submission) -> str:
+    """The reference modules a graded submission reached for, and where: ``"lrlab.nqm in cell 'double'"``.
+
+    Two signs, both recorded: a graded cell whose output shows the ImportError of
+    the sandbox's stand-in (see :mod:`autograder.engine.sandbox`), and a solution cell that
+    imports one of the source notebook's ``metadata.autograder.forbidden_modules``
+    or names it or its file in a string (``"lrlab/nqm.py"``, for loading it by
+    path); found without running anything, so also under ``--sandbox none``.
+    """
+    import nbformat
+
+    from ..notebook import forbidden_modules
+
+    hits: dict[str, list[str]] = {}
+
+    def hit(module: str, cell: str) -> None:
+        cells = hits.setdefault(module, [])
+        if cell not in cells:
+            cells.append(cell)
+
+    graded = course.root / "autograded" / sub.student_id / sub.assignment
+    for path in sorted(graded.glob("*.ipynb")):
+        try:
+            nb = nbformat.read(os.fspath(path), as_version=4)
+            source = nbformat.read(os.fspath(course.repo.solutions / sub.assignment / path.name), as_version=4)
+        except Exception:  # noqa: BLE001 - nothing to scan
+            continue
+        forbidden = forbidden_modules(source)
+        for cell in nb.cells:
+            gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            if not gid or cell.get("cell_type") != "code":
+                continue
+            for output in cell.get("outputs", []):
+                text = " ".join([str(output.get("evalue", "")), str(output.get("text", "")),
+                                 *map(str, output.get("traceback", []))])
+                for module in _REFERENCE_SAYS.findall(text):
+                    hit(module, gid)
+            if cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+                imported, texts = _imported(cell.source)
+                for name in forbidden:
+                    if any(module == name or module.startswith(name + ".") for module in imported) or any(
+                        _names_module(text, name) for text in texts
+                    ):
+                        hit(name, gid)
+    return "; ".join(
+        f"{module} in cell{'s' if len(cells) > 1 else ''} {', '.join(repr(c) for c in cells)}"
+        for module, cells in sorted(hits.items())
+    )
+
+
+def _names_module(text: str, module: str) -> bool:
+    """Whether a string names ``module`` (``lrlab.nqm``) or its file (``nqm.py``, ``nqm*.pyc``)."""
+    short = re.escape(module.rsplit(".", 1)[-1])
+    return module in text or module.replace(".", "/") in text or bool(
+        re.search(rf"(?:^|[/\\])" + short + r"[\w*.-]*\.pyc?$", text))
+
+
+def _imported(source: str) -> tuple[set[str], list[str]]:
+    """(modules a code cell imports, its string constants).
+
+    ``import a.b``, ``from a.b import c``, ``from a import b`` (``a.b``),
+    ``importlib.import_module("a.b")`` and ``__import__("a.b")`` count as imports.
+    """
+    import ast
+
+    lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
+    try:
+        tree = ast.parse("\n".join(lines))
+    except SyntaxError:
+        return set(re.findall(r"^\s*(?:from|import)\s+([\w.]+)", source, flags=re.M)), []
+    found = set()
+    texts = [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) and isinstance(
+            node.args[0].value, str
+        ) and getattr(node.func, "attr", getattr(node.func, "id", None)) in ("import_module", "__import__"):
+            found.add(node.args[0].value)
+    return found, texts
+
+
+# --------------------------------------------------------------------------- grade
+
+
+@contextlib.contextmanager
+def _submissions_folder(path: Path):
+    if path.is_dir():
+        yield path
+        return
+    if path.is_file() and zipfile.is_zipfile(path):
+        with tempfile.TemporaryDirectory(prefix="autograder-zip-") as tmp:
+            yield extract_zip(path, tmp)
+        return
+    if path.is_file():
+        raise AutograderError(
+            f"submissions={os.fspath(path)!r} is a file but not a zip archive: pass a folder laid out "
+            "<student_id>/<assignment>/<notebook>.ipynb or a .zip of one"
+        )
+    raise AutograderError(f"submissions={os.fspath(path)!r} does not exist: check the path")
+
+
+def grade_submissions(
+    submissions: os.PathLike | str,
+    *,
+    repo: Repo | os.PathLike | str | None = None,
+    course_dir: os.PathLike | str | None = None,
+    db: str | None = None,
+    assignment: str | None = None,
+    jobs: int = 1,
+    timeout: float = DEFAULT_TIMEOUT,
+    submission_timeout: float = DEFAULT_SUBMISSION_TIMEOUT,
+    sandbox: str = "auto",
+    memory_mb: int = 4096,
+    max_processes: int = 256,
+    verbose: bool = False,
+    progress: bool = True,
+    executor: str = "local",
+) -> list[GradeResult]:
+    """Autograde every submission in a folder (or ``.zip``) with nbgrader.
+
+    Parameters
+    ----------
+    submissions : path-like
+        A folder laid out ``<student_id>/<assignment>/<notebook>.ipynb``, or a
+        ``.zip`` of one (unpacked safely into a temporary folder).
+    repo : Repo or path-like, optional
+        The repository with ``solutions/`` (see :func:`autograder.layout.find_repo`).
+    course_dir : path-like, optional
+        The course directory; default ``<repo>/.course``.
+    db : str, optional
+        Gradebook URL; default ``sqlite:///<course_dir>/gradebook.db``.
+    assignment : str, optional
+        Grade only this assignment.
+    jobs : int
+        Submissions graded at once (worker processes).
+    timeout : float
+        Per-cell execution limit in seconds.
+    submission_timeout : float
+        Limit for one notebook as a whole, in seconds.
+    sandbox : {"auto", "bwrap", "none"}
+        Where the student's code runs (see :mod:`autograder.engine.sandbox`); ``auto`` uses
+        bubblewrap when installed and warns when it is not.
+    memory_mb, max_processes : int
+        Limits of the student's process (address space in MiB; processes and threads).
+    verbose : bool
+        Show nbgrader's log.
+    progress : bool
+        Show a progress bar (one tick per submission) on stderr.
+
+    Returns
+    -------
+    list of GradeResult
+        One per submission found, sorted by student then assignment.
+
+    Raises
+    ------
+    AutograderError
+        If the tool itself cannot run: bad arguments, no submissions found, an
+        assignment that nbgrader cannot load. Bad submissions never raise.
+    """
+    if executor != "local":
+        raise AutograderError(f"executor={executor!r} is not supported yet: use local")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise AutograderError(f"jobs must be a positive integer, got jobs={jobs!r}")
+    for label, value in (("timeout", timeout), ("submission_timeout", submission_timeout)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise AutograderError(f"{label} must be a positive number of seconds, got {label}={value!r}")
+    try:
+        config = SandboxConfig(mode=sandbox, memory_mb=memory_mb, max_processes=max_processes)
+        mode = resolve_mode(config)
+    except (ValueError, RuntimeError) as exc:
+        raise AutograderError(str(exc)) from None
+    if mode == "none" and sandbox == "auto" and progress:
+        print(
+            "warning: bubblewrap is not installed, so student code runs without file and network isolation "
+            "(limits and the separate test process still apply); install it (Debian: apt-get install "
+            "bubblewrap) or pass --sandbox none to silence this",
+            file=sys.stderr,
+        )
+    execute = {"submission_timeout": float(submission_timeout), "sandbox": sandbox,
+               "memory_mb": memory_mb, "max_processes": max_processes}
+    path = Path(submissions)
+    given = os.fspath(submissions)
+    if not path.exists():
+        raise AutograderError(f"submissions={given!r} does not exist: check the path")
+    display = _display_root(path)
+    course = open_course(repo, course_dir, db)
+    repo = course.repo
+    inbox = (course.root / "submitted").resolve()
+    if path.resolve() == inbox or inbox in path.resolve().parents:
+        raise AutograderError(
+            f"submissions={given!r} is inside {inbox}, the folder grading rewrites: copy the "
+            "submissions elsewhere first, or grade into another --course-dir"
+        )
+    quiet(verbose)
+    known = repo.assignments()
+    if assignment is not None:
+        repo.check_assignment(assignment)
+
+    with _submissions_folder(path) as folder:
+        found = discover(folder, display, known, assignment=assignment,
+                         notebooks={name: repo.notebook_names(name) for name in known})
+        if assignment is not None:
+            found = [s for s in found if s.assignment == assignment]
+        if not found:
+            what = f" for assignment {assignment!r}" if assignment else ""
+            raise AutograderError(
+                f"found no submissions{what} in {given}: expected folders laid out "
+                "<student_id>/<assignment>/<notebook>.ipynb (assignments: " + (", ".join(known) or "none") + ")"
+            )
+        results: dict[str, GradeResult] = {}
+        runnable: list[tuple[Submission, list[str]]] = []
+        staged = []
+        for sub in found:
+            key = f"{sub.student_id}/{sub.assignment}"
+            before = "".join(problem + "; " for problem in sub.problems)
+            if sub.assignment not in known:
+                results[key] = GradeResult(
+                    sub.student_id, sub.assignment, 0.0, None, "skipped",
+                    before + f"{sub.display}: there is no assignment {sub.assignment!r} in solutions/ "
+                    f"(known: {', '.join(known) or 'none'}); rename the folder and regrade", **_marks(sub),
+                )
+            elif (why := name_problem(sub.student_id)) is not None:
+                results[key] = GradeResult(
+                    sub.student_id, sub.assignment, 0.0, None, "skipped",
+                    before + f"{sub.display}: the student id {sub.student_id!r} {why}; rename the folder "
+                    "and regrade", **_marks(sub),
+                )
+            else:
+                staged.append(sub)
+        course.root.mkdir(parents=True, exist_ok=True)
+        if staged:
+            _prepare_assignments(course, sorted({s.assignment for s in staged}), verbose)
+        for sub in staged:
+            key = f"{sub.student_id}/{sub.assignment}"
+            copied, notes = stage_submission(course, sub)
+            if sub.problems and not copied and not any(sub.folder.iterdir()):
+                notes = []  # nothing could be unpacked: the problems say why
+            notes = sub.problems + notes
+            if copied:
+                runnable.append((sub, notes))
+            else:
+                _zero_grades(course, sub.assignment, sub.student_id)
+                results[key] = GradeResult(
+                    sub.student_id, sub.assignment, 0.0, _max_score(course, sub.assignment), "failed",
+                    "; ".join(notes) or f"{sub.display}: no notebook to grade; graded as 0", **_marks(sub),
+                )
+
+    jobs_list = [
+        {
+            "key": f"{sub.student_id}/{sub.assignment}",
+            "student_id": sub.student_id,
+            "assignment": sub.assignment,
+            "repo": os.fspath(repo.root),
+            "course": os.fspath(course.root),
+            "db_url": course.db_url,
+            "timeout": timeout,
+            "execute": execute,
+            "verbose": verbose,
+        }
+        for sub, _ in runnable
+    ]
+    by_key = {f"{sub.student_id}/{sub.assignment}": (sub, notes) for sub, notes in runnable}
+
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=len(found), desc="grading", unit="submission", file=sys.stderr,
+        disable=not progress, dynamic_ncols=True,
+    )
+    for _ in results:  # the skipped and unreadable ones are done already
+        bar.update(1)
+    if results:
+        _save_notes(course, {k: r.info() for k, r in results.items()})
+
+    def finish(outcome: dict) -> None:
+        sub, notes = by_key[outcome["key"]]
+        if verbose and outcome.get("log"):
+            bar.write(f"--- nbgrader log for {outcome['key']} ---\n{outcome['log']}", file=sys.stderr)
+        integrity = ""
+        if outcome.get("success"):
+            score, max_score = _scores(course, sub.assignment, sub.student_id)
+            notes = notes + _run_notes(course, sub)
+            status = "graded"
+            integrity = _integrity(course, sub)
+        else:
+            _zero_grades(course, sub.assignment, sub.student_id)
+            score, max_score = 0.0, _max_score(course, sub.assignment)
+            notes = notes + [_failure_note(outcome, sub.display)]
+            status = "failed"
+        result = results[outcome["key"]] = GradeResult(
+            sub.student_id, sub.assignment, score, max_score, status, "; ".join(notes),
+            seconds=outcome.get("seconds", 0.0), integrity=integrity, **_marks(sub),
+        )
+        _save_notes(course, {outcome["key"]: result.info()})
+        bar.update(1)
+
+    try:
+        if jobs == 1 or len(jobs_list) <= 1:
+            for job in jobs_list:
+                finish(_autograde_job(job))
+        else:
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(
+                max_workers=min(jobs, len(jobs_list)), mp_context=context, initializer=skip_slow_optional_imports
+            ) as pool:
+                futures = {pool.submit(_autograde_job, job): job for job in jobs_list}
+                for future in as_completed(futures):
+                    try:
+                        outcome = future.result()
+                    except Exception as exc:  # noqa: BLE001 - a worker process died
+                        outcome = {
+                            "key": futures[future]["key"], "success": False,
+                            "log": f"the grading worker process died ({type(exc).__name__}: {exc})",
+                        }
+                    finish(outcome)
+    finally:
+        bar.close()
+        _save_notes(course, {k: r.info() for k, r in results.items()})
+    return [results[k] for k in sorted(results)]
+
+
+def grade_notebook(
+    notebook,
+    assignment: str,
+    *,
+    student_id: str = "student",
+    notebook_name: str | None = None,
+    repo: Repo | os.PathLike | str | None = None,
+    course_dir: os.PathLike | str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    verbose: bool = False,
+    **limits,
+) -> GradeResult:
+    """Grade one notebook as ``student_id``'s submission for ``assignment``.
+
+    Parameters
+    ----------
+    notebook : path-like, dict, NotebookNode, str or bytes
+        The submission: a path (a ``str`` naming an existing file counts as one), a
+        notebook, or raw file content (``str``/``bytes``, to try malformed files).
+    assignment : str
+        An assignment of the repository.
+    student_id : str
+        Who it is graded for.
+    notebook_name : str, optional
+        File name (without ``.ipynb``) to submit it under; default the assignment's
+        notebook (required when the assignment has several).
+    repo : Repo or path-like, optional
+        The repository.
+    course_dir : path-like, optional
+        Course directory to grade in; a temporary one (deleted afterwards) when
+        omitted.
+    timeout : float
+        Per-cell execution limit in seconds.
+    verbose : bool
+        Show nbgrader's log.
+    **limits
+        ``submission_timeout``, ``sandbox``, ``memory_mb``, ``max_processes``: as
+        for :func:`grade_submissions`.
+
+    Returns
+    -------
+    GradeResult
+
+    Examples
+    --------
+    >>> from autograder import grade_notebook, perfect_submission   # doctest: +SKIP
+    >>> nb = perfect_submission("solutions/schedules/schedules.ipynb")  # doctest: +SKIP
+    >>> r = grade_notebook(nb, "schedules")                            # doctest: +SKIP
+    >>> r.score == r.max_score                                         # doctest: +SKIP
+    True
+    """
+    repo = repo if isinstance(repo, Repo) else find_repo(repo)
+    names = repo.notebook_names(assignment)
+    if notebook_name is None:
+        if len(names) != 1:
+            raise AutograderError(
+                f"assignment {assignment!r} has {len(names)} notebooks ({', '.join(names)}): "
+                "pass notebook_name to say which one this is"
+            )
+        notebook_name = names[0]
+    elif notebook_name not in names:
+        raise AutograderError(
+            f"notebook_name={notebook_name!r} is not a notebook of {assignment!r} ({', '.join(names)})"
+        )
+    if isinstance(notebook, os.PathLike) or (
+        isinstance(notebook, str) and "\n" not in notebook and os.path.isfile(notebook)
+    ):
+        notebook = Path(notebook).read_bytes()
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="autograder-one-")))
+        folder = tmp / "submissions"
+        write_submission(folder, student_id, assignment, notebook_name, notebook)
+        results = grade_submissions(
+            folder, repo=repo, course_dir=course_dir if course_dir is not None else tmp / "course",
+            assignment=assignment, timeout=timeout, verbose=verbose, progress=False, **limits,
+        )
+    return results[0]
