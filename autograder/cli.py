@@ -161,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rows: one per student and assignment (default); wide: one per student, a column per "
                         "assignment and a total; canvas: Canvas's gradebook import (Grades > Import)")
     p.add_argument("--wide", action="store_true", help="the same as --format wide")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (shown on standard error for "
+                   "large classes)")
 
     p = sub.add_parser(
         "feedback", parents=[common], formatter_class=_FMT,
@@ -335,7 +337,8 @@ def _run(args: argparse.Namespace) -> int:
         if args.wide and args.shape not in (None, "wide"):
             raise AutograderError(f"--wide and --format {args.shape} ask for two shapes: pass one of them")
         shape = "wide" if args.wide else args.shape or "rows"
-        rows = gradebook.export_grades(args.output, assignment=args.assignment, shape=shape, **common)
+        rows = gradebook.export_grades(args.output, assignment=args.assignment, shape=shape,
+                                       progress=not args.no_progress, **common)
         if args.output != "-":
             print(f"wrote {len(rows)} row(s) to {args.output}", file=sys.stderr)
         return 0
