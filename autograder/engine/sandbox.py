@@ -250,6 +250,7 @@ def worker_command(workdir: os.PathLike | str, config: SandboxConfig):
         env = _env(workdir)
         env["TMPDIR"] = env["HOME"] = workdir
         env["MPLCONFIGDIR"] = os.path.join(workdir, ".matplotlib")
+        env["AUTOGRADER_FORBIDDEN"] = ",".join(config.forbidden)  # H5 (#15): engine/guard.py's import hook
         return [python, worker], env, _limits(config, False), mode
 
     uid = sandbox_uid()
@@ -297,4 +298,6 @@ def worker_command(workdir: os.PathLike | str, config: SandboxConfig):
         argv += ["/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
                  "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
     argv += [python, worker]
-    return argv, _env(box), _limits(config, root), mode
+    env = _env(box)
+    env["AUTOGRADER_FORBIDDEN"] = ",".join(config.forbidden)  # H5 (#15): engine/guard.py's import hook
+    return argv, env, _limits(config, root), mode

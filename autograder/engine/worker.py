@@ -20,8 +20,10 @@ import re
 import sys
 
 if __package__:
+    from .guard import install_from_env
     from .rpc import Endpoint
 else:  # run as a script inside the sandbox
+    from guard import install_from_env
     from rpc import Endpoint
 
 _IPYTHON_SYNTAX = re.compile(r"^\s*[%!]|\?\s*$", re.M)
@@ -91,6 +93,9 @@ def _flush() -> None:
 
 
 def main() -> None:
+    # H5 (#15): refuse the assignment's forbidden modules before any student code, in every
+    # sandbox mode (the list comes from sandbox.worker_command's AUTOGRADER_FORBIDDEN; engine/guard.py).
+    install_from_env()
     rfd, wfd = os.dup(0), os.dup(1)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
