@@ -28,12 +28,17 @@ __all__ = [
     "format_table",
     "CSV_COLUMNS",
     "EXPORT_FORMATS",
+    "PROGRESS_MIN_SUBMISSIONS",
 ]
 
 #: Columns of the exported CSV, in order.
 CSV_COLUMNS = ("student_id", "assignment", "score", "max_score", "status", "late", "review", "integrity", "note")
 #: The export's shapes: one row per (student, assignment), one row per student, Canvas's gradebook import.
 EXPORT_FORMATS = ("rows", "wide", "canvas")
+#: Submissions from which reading the gradebook (export, report) shows a progress bar: below
+#: that it takes well under a second (about 1 ms a submission with SQLite; more over the network
+#: to a PostgreSQL gradebook), and a bar would only flash.
+PROGRESS_MIN_SUBMISSIONS = 200
 
 
 @dataclass
@@ -309,6 +314,7 @@ def export_grades(
     db: str | None = None,
     assignment: str | None = None,
     shape: str = "rows",
+    progress: bool = True,
 ) -> list[dict]:
     """Write the gradebook as CSV, one row per (student, assignment), or one per student.
 
@@ -329,6 +335,10 @@ def export_grades(
         SIS Login ID, Section`` and one per assignment, a ``Points Possible`` row
         first; ``ID`` is the Canvas user id when the submissions came from a
         Canvas download, else empty and ``SIS Login ID`` is the student id.
+    progress : bool
+        Show a progress bar with ETA on standard error (never on standard output,
+        which may be the CSV), one tick per (student, assignment) read, when
+        there are :data:`PROGRESS_MIN_SUBMISSIONS` or more.
 
     Returns
     -------
@@ -366,9 +376,15 @@ def export_grades(
             )
         assignments = [a for a in gb.assignments if assignment is None or a.name == assignment]
         students = [s.id for s in gb.students]
+        from tqdm import tqdm
+
+        total = len(assignments) * len(students)
+        bar = tqdm(total=total, desc="export", unit="submission", file=sys.stderr, dynamic_ncols=True,
+                   disable=not progress or total < PROGRESS_MIN_SUBMISSIONS)
         for a in assignments:
             max_score = float(a.max_score)
             for student in students:
+                bar.update(1)
                 info = notes.get(f"{student}/{a.name}", {})
                 try:
                     sub = gb.find_submission(a.name, student)
@@ -379,6 +395,7 @@ def export_grades(
                     student, a.name, float(sub.score), max_score,
                     info.get("status", "graded"), info.get("note", ""), **_stored_marks(info),
                 )
+        bar.close()
     for key, info in notes.items():
         student, _, name = key.partition("/")
         if (student, name) not in rows and (assignment is None or name == assignment):
@@ -505,6 +522,8 @@ def generate_feedback(
         As for :func:`grade_submissions`.
     verbose : bool
         Show nbgrader's log.
+    progress : bool
+        Show a progress bar with ETA on standard error, one tick per submission.
 
     Returns
     -------
@@ -538,13 +557,18 @@ def generate_feedback(
 
     quiet(verbose)
     api = make_api(course)
+    from tqdm import tqdm
+
     files, problems = [], []
-    for sid, name in pairs:
+    bar = tqdm(pairs, desc="feedback", unit="submission", file=sys.stderr, disable=not progress,
+               dynamic_ncols=True)
+    for sid, name in bar:
         result = write_feedback(api, name, sid)  # nbgrader's generate_feedback, with our page (feedback.py)
         if verbose and result.get("log"):
-            print(result["log"], file=sys.stderr, end="")
+            bar.write(result["log"].rstrip("\n"), file=sys.stderr)
         if not result["success"]:
             problems.append(f"{sid}/{name}: feedback failed ({explain_failure(result)}); rerun with --verbose")
             continue
         files.extend(sorted((course.root / "feedback" / sid / name).glob("*.html")))
+    bar.close()
     return files, problems
