@@ -10,6 +10,7 @@ empty folder, checked with the self-check it ships (slow).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -305,6 +306,9 @@ def test_bundle_works_in_an_empty_folder_without_the_reference_solution(tmp_path
                            cwd=home, env=env, capture_output=True, text=True, timeout=300)
     assert check.returncode == 0, f"the self-check in the bundle failed:\n{check.stdout}\n{check.stderr}"
     assert "FAIL" not in check.stdout and "PASS" in check.stdout, check.stdout
+    shipped_release = home / "autograder" / "releases" / f"{ASSIGNMENT}.ipynb"
+    assert shipped_release.read_bytes() == (REPO / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_bytes()
+    assert f"Test cells as released ({shipped_release})" in check.stdout, check.stdout
     imported = json.loads(check.stdout.rsplit("IMPORTED ", 1)[1])
     assert "nbgrader" not in imported, "the self-check must not need nbgrader (the download does not ship it)"
     from autograder.student.bundle import SELF_CHECK_PACKAGES, _distributions
@@ -312,6 +316,25 @@ def test_bundle_works_in_an_empty_folder_without_the_reference_solution(tmp_path
     assert _distributions(set(imported)) == {canonicalize_name(p) for p in SELF_CHECK_PACKAGES}, (
         f"the self-check imported {imported}; autograder.student.bundle.SELF_CHECK_PACKAGES says {SELF_CHECK_PACKAGES}"
     )
+
+    # As the grader will run it: an emptied test cell is restored from the shipped release, and the
+    # reference module (forbidden, stubbed in the download anyway) is refused by the engine's guard.
+    cheat = _perfect(ASSIGNMENT)
+    for cell in cheat.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid == "gaussian_kl":
+            cell.source = "def gaussian_kl(mean_q, var_q, mean_p, var_p):\n    return 0.0\n"
+        elif gid == "test_kl":
+            cell.source = "pass"
+        elif gid == "linear_bound":
+            cell.source = "from lrlab.pac_bayes import linear_bound"
+    nbformat.write(cheat, home / f"{ASSIGNMENT}.ipynb")
+    cheated = subprocess.run([sys.executable, "-m", "autograder", "validate", f"{ASSIGNMENT}.ipynb"],
+                             cwd=home, env=env, capture_output=True, text=True, timeout=300)
+    assert cheated.returncode == 1, cheated.stdout + cheated.stderr
+    assert re.search(r"FAIL  test_kl ", cheated.stdout) and "test_kl differ" in cheated.stdout, cheated.stdout
+    assert re.search(r"FAIL  test_linear_bound ", cheated.stdout), cheated.stdout
+    assert "linear_bound: ImportError: lrlab.pac_bayes is the course's reference implementation" in cheated.stdout
     shutil.rmtree(unpacked)
 
 

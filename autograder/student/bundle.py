@@ -21,7 +21,7 @@ from ..layout import AutograderError, Repo, find_repo
 from ..notebook import forbidden_modules
 
 __all__ = ["make_bundle", "bundle_modules", "student_requirements", "bundle_readme", "forbidden_of",
-           "SELF_CHECK_MODULES", "SELF_CHECK_PACKAGES", "TOOLS"]
+           "SELF_CHECK_MODULES", "SELF_CHECK_PACKAGES", "RELEASES", "TOOLS"]
 
 
 def forbidden_of(notebook: os.PathLike | str) -> list[str]:
@@ -39,7 +39,7 @@ schedules needs outside the course repository:
   {notebooks}   the notebook you complete
   lrlab/            the course's helpers it imports (device choice, plotting, data, ...);
                     the modules that solve this assignment are left out on purpose
-  autograder/       the self-check (below)
+  autograder/       the self-check (below), with a pristine copy of the notebook
   requirements.txt  the packages the notebook, the helpers and the self-check import, and
                     JupyterLab, pinned to the versions the course is tested with
 
@@ -60,9 +60,12 @@ tests under each part, then check the whole notebook as the grader will run it:
 
   .venv/bin/python -m autograder validate {first}
 
-It prints PASS or FAIL for every graded cell, the points at stake and the test's
-message. Hidden tests (edge cases) are added when your instructor grades. The
-notebook uses the GPU when torch sees one (`cuda`), else the CPU.
+It runs the saved notebook with the grader's own engine (your code and the tests
+in separate processes, the test cells as released, the reference modules refused;
+in a sandbox where bubblewrap is installed) and prints PASS or FAIL for every
+graded cell, the points at stake and the test's message. Hidden tests (edge cases)
+are added when your instructor grades. The notebook uses the GPU when torch sees
+one (`cuda`), else the CPU.
 Hand in the .ipynb file as your course says.
 """
 
@@ -76,18 +79,30 @@ NVIDIA GPU. The assignment runs on a CPU in well under a minute. (On macOS and
 Windows PyPI's torch has no CUDA libraries; the line does no harm there.)
 """
 
-#: The self-check's modules (``python -m autograder validate``) that a download ships, with an
-#: ``__init__`` of its own (:data:`_AUTOGRADER_INIT`): the real one imports the whole grader.
-SELF_CHECK_MODULES = ("__main__", "cli", "layout", "notebook", "student/__init__", "student/validate")
+_ENGINE = Path(__file__).resolve().parent.parent / "engine"
+#: The self-check's modules (``python -m autograder validate``) that a download ships: the command
+#: line, the notebook format, the grading engine (every module of ``autograder/engine/``: the
+#: self-check runs notebooks as grading does), the restore step (the released test cells put back)
+#: and ``instructor/_nbgrader`` (the command line's start-up calls its skip_slow_optional_imports),
+#: with ``__init__`` files of their own (:data:`_AUTOGRADER_INIT`, :data:`_INSTRUCTOR_INIT`): the
+#: real ones import the whole grader.
+SELF_CHECK_MODULES = ("__main__", "cli", "layout", "notebook", "student/__init__", "student/validate",
+                      *sorted(f"engine/{p.stem}" for p in _ENGINE.glob("*.py")), "instructor/restore",
+                      "instructor/_nbgrader")
 #: What the self-check imports on its way (module-level imports of SELF_CHECK_MODULES are
 #: stdlib or each other; `validate` imports these when it runs; tests/test_student.py records it).
-SELF_CHECK_PACKAGES = ("nbformat", "nbclient")
+SELF_CHECK_PACKAGES = ("nbformat",)
+#: Where a download keeps the pristine release of its notebook(s), inside ``autograder/``: the
+#: self-check restores the test cells from it (:func:`autograder.student.validate.find_release`).
+RELEASES = "autograder/releases"
 #: Distributions a student needs that no shipped file imports, and why.
 TOOLS = {
     "jupyterlab": "README.txt opens the notebook with `jupyter lab`",
-    "ipykernel": "the Python kernel that `jupyter lab` and `validate` run the notebook in",
+    "ipykernel": "the Python kernel that `jupyter lab` runs the notebook in (with IPython, which the "
+                 "self-check uses for the notebook's % lines)",
 }
 _AUTOGRADER_INIT = '"""The course\'s self-check, as an assignment\'s download ships it: python -m autograder validate NOTEBOOK."""\n'
+_INSTRUCTOR_INIT = '"""Only the restore step of the instructors\' side, which the self-check uses (validate)."""\n'
 
 
 def _canon(name: str) -> str:
@@ -129,7 +144,8 @@ def bundle_modules(assignment: str, repo: Repo | os.PathLike | str | None = None
     found by reading their ``import`` statements; the modules the notebook's
     ``forbidden_modules`` names are replaced by stubs that raise an ImportError saying
     why (all of them, so that importing one explains itself). ``autograder``: the
-    self-check, :data:`SELF_CHECK_MODULES` with an ``__init__`` that imports nothing.
+    self-check, :data:`SELF_CHECK_MODULES` with ``__init__`` files that import nothing, and
+    the released notebook(s) under :data:`RELEASES` (the test cells the self-check restores).
     """
     repo = find_repo(repo)
     notebooks = sorted((repo.root / "exercises" / assignment).glob("*.ipynb"))
@@ -164,8 +180,11 @@ def bundle_modules(assignment: str, repo: Repo | os.PathLike | str | None = None
         if module.startswith("lrlab.") and repo.root.joinpath(*module.split(".")).with_suffix(".py").is_file():
             shipped[f"{module.replace('.', '/')}.py"] = _STUB.format(module=module)
     shipped["autograder/__init__.py"] = _AUTOGRADER_INIT
+    shipped["autograder/instructor/__init__.py"] = _INSTRUCTOR_INIT
     for name in SELF_CHECK_MODULES:
         shipped[f"autograder/{name}.py"] = repo.root / "autograder" / f"{name}.py"
+    for nb in notebooks:
+        shipped[f"{RELEASES}/{nb.name}"] = nb
     return dict(sorted(shipped.items()))
 
 
