@@ -156,7 +156,12 @@ def make_config(
     )
 
     from .preprocessors import HideHiddenTests, SandboxExecute
+    from .restore import sanitize_preprocessors
 
+    # The submission is rebuilt on its source once, by our RestoreCells in place of nbgrader's
+    # OverwriteCells (autograder.instructor.restore); the student's file is submitted as handed in.
+    c.Autograde.sanitize_preprocessors = sanitize_preprocessors()
+    c.RestoreCells.source_root = str(course.repo.solutions)
     c.Autograde.autograde_preprocessors = [
         SandboxExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
         AssignLatePenalties, CheckCellMetadata,

@@ -34,7 +34,6 @@ Wiring: :func:`autograder.instructor._nbgrader.make_config` puts :class:`Feedbac
 
 from __future__ import annotations
 
-import ast
 import base64
 import functools
 import gzip
@@ -43,6 +42,8 @@ from pathlib import Path
 
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
+
+from ..notebook import cell_label, grade_id, grading_kind, is_graded, nbgrader_meta, points
 
 __all__ = [
     "FeedbackCells", "TEMPLATE_NAME", "TEMPLATE_DIR", "cell_label", "configure", "mathjax_script", "write_feedback",
@@ -54,7 +55,6 @@ TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 #: (no web fonts to load), the menu. Nothing else is fetched at run time.
 MATHJAX_COMPONENT = "tex-svg-full.js"
 _MATH = re.compile(r"\$|\\\(|\\\[|\\begin\{")
-_LABEL_MAX = 120
 
 
 def mathjax_dir() -> Path:
@@ -94,52 +94,6 @@ def _has_math(nb) -> bool:
     return False
 
 
-def cell_label(source: str) -> str:
-    """What a test cell checks: the first line of its docstring, or ``""``.
-
-    Parameters
-    ----------
-    source : str
-        The cell's code.
-
-    Examples
-    --------
-    >>> cell_label('\"\"\"double: twice its argument.\\n\\nMore.\"\"\"\\nassert double(2) == 4')
-    'double: twice its argument.'
-    >>> cell_label("assert True")
-    ''
-    """
-    doc = None
-    try:
-        doc = ast.get_docstring(ast.parse(source))
-    except (SyntaxError, ValueError):  # IPython magics and the like: look at the first line only
-        m = re.match(r"\s*[rRuU]?(\"\"\"|'''|\"|')(.*?)(?:\1|$)", source, re.S)
-        doc = m.group(2) if m else None
-    if not doc:
-        return ""
-    line = doc.strip().splitlines()[0].strip()
-    return line if len(line) <= _LABEL_MAX else line[: _LABEL_MAX - 1].rstrip() + "\u2026"
-
-
-def _kind(cell) -> str | None:
-    meta = cell.metadata.get("nbgrader") or {}
-    if not meta:
-        return None
-    if meta.get("grade") and not meta.get("solution") and cell.cell_type == "code":
-        return "test"
-    if meta.get("grade") and cell.cell_type == "code":
-        return "coding"
-    if meta.get("grade") and cell.cell_type == "markdown":
-        return "written"
-    if meta.get("task"):
-        return "task"
-    if meta.get("solution"):
-        return "answer"
-    if cell.cell_type == "code" and meta.get("locked"):
-        return "helper"
-    return None
-
-
 _KIND_WORDS = {"test": "Test", "coding": "Coding answer", "written": "Written answer", "task": "Task"}
 
 
@@ -162,24 +116,24 @@ class FeedbackCells(Preprocessor):
     def preprocess(self, nb, resources):
         rows, comments = [], []
         for cell in nb.cells:
-            kind = _kind(cell)
+            kind = grading_kind(cell)
             if kind is None:
                 continue
-            meta = cell.metadata.get("nbgrader") or {}
-            gid = str(meta.get("grade_id") or "")
+            meta = nbgrader_meta(cell)  # GetGrades added ``score`` and ``comment``
+            gid = grade_id(cell) or ""
             info = {"kind": kind, "id": gid}
             if kind == "helper":
                 lines = len(cell.source.splitlines())
                 info["summary"] = (f"Instructor's code, cell {gid}: {lines} line{'s' * (lines != 1)}"
                                    if gid else f"Instructor's code: {lines} line{'s' * (lines != 1)}")
             else:
-                if meta.get("grade"):
-                    score, points = float(meta.get("score") or 0), float(meta.get("points") or 0)
-                    status = "passed" if score >= points else ("failed" if score <= 0 else "partial")
-                    info.update(score=_num(score), points=_num(points), status=status)
+                if is_graded(cell):
+                    score, worth = float(meta.get("score") or 0), points(cell)
+                    status = "passed" if score >= worth else ("failed" if score <= 0 else "partial")
+                    info.update(score=_num(score), points=_num(worth), status=status)
                 info["label"] = cell_label(cell.source) if kind == "test" else ""
                 info["words"] = _KIND_WORDS.get(kind, "")
-                if meta.get("grade") or kind == "task":
+                if is_graded(cell) or kind == "task":
                     rows.append(info)
                 if meta.get("comment"):
                     comments.append(gid)

@@ -13,6 +13,12 @@ Input
     with the same safety checks; see its table for the accepted layouts), and
     :func:`vet_notebook` says what is wrong with a file that nbgrader could not
     read (empty, invalid JSON, not a notebook).
+
+Staging
+    :func:`stage_submission` copies a submission's vetted notebooks, as handed in,
+    into ``<course>/submitted/`` for nbgrader's autograde, whose first sanitize step
+    rebuilds them on their sources (:mod:`autograder.instructor.restore`); its notes
+    say what that step will restore (:func:`restore_notes`).
 """
 
 from __future__ import annotations
@@ -33,11 +39,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..layout import AutograderError, Course, Repo, find_repo
-from ..notebook import vet_notebook
-from .restore import restructure
+from ..notebook import answer_source, grade_id, is_solution, solution_ids, vet_notebook
 
 __all__ = [
     "stage_submission",
+    "restore_notes",
     "perfect_submission",
     "half_done_submission",
     "fill_solutions",
@@ -86,10 +92,6 @@ def _read(nb):
     return nbformat.read(os.fspath(nb), as_version=4)
 
 
-def _nbg(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {}) or {}
-
-
 def solution_cell_ids(notebook) -> list[str]:
     """``grade_id`` of every solution cell, in notebook order.
 
@@ -102,23 +104,7 @@ def solution_cell_ids(notebook) -> list[str]:
     -------
     list of str
     """
-    nb = _read(notebook)
-    return [_nbg(c)["grade_id"] for c in nb.cells if _nbg(c).get("solution") and _nbg(c).get("grade_id")]
-
-
-def _strip_secrets(source: str) -> str:
-    """Source cell text without the solution marker lines and hidden-test regions."""
-    out, hidden = [], False
-    for line in source.split("\n"):
-        if "BEGIN HIDDEN TESTS" in line:
-            hidden = True
-        elif "END HIDDEN TESTS" in line:
-            hidden = False
-        elif hidden or "BEGIN SOLUTION" in line or "END SOLUTION" in line:
-            continue
-        else:
-            out.append(line)
-    return "\n".join(out)
+    return solution_ids(_read(notebook))
 
 
 def release_notebook(source: os.PathLike | str, repo: Repo | os.PathLike | str | None = None):
@@ -178,19 +164,19 @@ def fill_solutions(source, release, count: int | None = None):
         solution cell of the release has no counterpart in the source.
     """
     src, rel = _read(source), _read(release)
-    by_id = {_nbg(c).get("grade_id"): c for c in src.cells if _nbg(c).get("grade_id")}
-    ids = [_nbg(c)["grade_id"] for c in rel.cells if _nbg(c).get("solution") and _nbg(c).get("grade_id")]
+    by_id = {grade_id(c): c for c in src.cells if grade_id(c)}
+    ids = solution_ids(rel)
     if count is None:
         count = len(ids)
     if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= len(ids):
         raise ValueError(f"count must be an integer in [0, {len(ids)}] (the solution cells), got count={count!r}")
     chosen = set(ids[:count])
     for cell in rel.cells:
-        gid = _nbg(cell).get("grade_id")
-        if gid in chosen:
+        gid = grade_id(cell)
+        if gid in chosen and is_solution(cell):
             if gid not in by_id:
                 raise ValueError(f"solution cell grade_id={gid!r} of the release is not in the source notebook")
-            cell.source = _strip_secrets(by_id[gid].source)
+            cell.source = answer_source(by_id[gid].source)
     return rel
 
 
@@ -901,17 +887,32 @@ def _rmtree(path: Path) -> None:
         shutil.rmtree(path, onerror=onerror)
 
 
-def _rebuild(path: Path, source_path: Path):
-    """The submission's answers on the source's skeleton (see :mod:`autograder.instructor.restore`)."""
+def restore_notes(path: Path, source_path: Path) -> list[str]:
+    """What grading will restore in the notebook at ``path``: the notes of :func:`autograder.instructor.restore.sanitize`.
+
+    Raises whatever makes the notebook's cells unusable (nbgrader's autograde
+    would fail on the same file the same way).
+    """
     import nbformat
+
+    from .restore import sanitize
 
     student = nbformat.read(os.fspath(path), as_version=4)
     source = nbformat.read(os.fspath(source_path), as_version=4)
-    return restructure(student, source)
+    return sanitize(student, source)[1]
 
 
 def stage_submission(course: Course, sub: Submission) -> tuple[int, list[str]]:
-    """Copy the readable files of ``sub`` into submitted/; return (notebooks copied, notes)."""
+    """Copy the readable files of ``sub`` into submitted/; return (notebooks copied, notes).
+
+    Each expected notebook is found (also under another name or deeper in the
+    folder, with a note), vetted (:func:`autograder.notebook.vet_notebook`) and
+    copied as handed in: nbgrader's autograde rebuilds it on its source
+    (:class:`autograder.instructor.restore.RestoreCells`). The notes say what that
+    rebuild will restore (a test cell edited, moved, deleted...), computed here by
+    the same steps, and why a notebook that cannot be graded is missing from
+    submitted/ (missing, unreadable, cells unusable: "graded as 0").
+    """
     repo = course.repo
     dest = course.path("submitted", sub.student_id, sub.assignment)
     _rmtree(dest)
@@ -967,14 +968,13 @@ def stage_submission(course: Course, sub: Submission) -> tuple[int, list[str]]:
             notes.append(problem)
             continue
         try:
-            rebuilt, changes = _rebuild(path, repo.solutions / sub.assignment / (name + ".ipynb"))
+            changes = restore_notes(path, repo.solutions / sub.assignment / (name + ".ipynb"))
         except Exception as exc:  # noqa: BLE001 - vetting passed, but the cells are unusable
-            notes.append(f"{shown}: its cells could not be read ({type(exc).__name__}: {exc}); graded as 0")
+            why = (str(exc).strip().splitlines() or [""])[0]
+            notes.append(f"{shown}: its cells could not be read ({type(exc).__name__}: {why}); graded as 0")
             continue
         notes.extend(f"{shown}: {change}" for change in changes)
-        import nbformat
-
-        nbformat.write(rebuilt, os.fspath(dest / (name + ".ipynb")))
+        shutil.copyfile(path, dest / (name + ".ipynb"))
         copied += 1
     for extra in sorted(sub.folder.rglob("*")):
         rel = extra.relative_to(sub.folder)

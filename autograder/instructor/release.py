@@ -23,13 +23,9 @@ from pathlib import Path
 
 from ._nbgrader import explain_failure, make_api, quiet
 from ..layout import AutograderError, Course, Repo, find_repo, sqlite_url
+from ..notebook import MARKERS, STUB_LINES, cell_source, grade_id, is_solution, marker_of, split_secret_lines
 
 __all__ = ["release", "check", "secret_lines", "MARKERS"]
-
-#: Marker strings that never belong in a student notebook.
-MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
-#: What nbgrader leaves in place of a solution (lines allowed in exercises).
-STUB_LINES = {"# YOUR CODE HERE", "raise NotImplementedError()", "YOUR ANSWER HERE"}
 #: A secret line shorter than this (non-blank characters) is too generic to flag.
 MIN_SECRET_CHARS = 8
 
@@ -120,41 +116,9 @@ def _norm(line: str) -> str:
     return " ".join(line.split())
 
 
-def _cell_source(cell: dict) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else str(src)
-
-
-def _is_solution_cell(cell: dict) -> bool:
-    return bool(cell.get("metadata", {}).get("nbgrader", {}).get("solution", False))
-
-
-def _split_regions(source: str, is_solution: bool) -> tuple[list[str], list[str]]:
-    """Split a source cell into (secret lines, visible lines).
-
-    Secret lines are those inside BEGIN/END SOLUTION or BEGIN/END HIDDEN TESTS, or
-    the whole cell for a solution cell without a solution region (nbgrader
-    replaces such a cell entirely).
-    """
-    secret, visible = [], []
-    lines = source.split("\n")
-    has_region = any("BEGIN SOLUTION" in line for line in lines)
-    inside = False
-    for line in lines:
-        if "BEGIN SOLUTION" in line or "BEGIN HIDDEN TESTS" in line:
-            inside = True
-        elif "END SOLUTION" in line or "END HIDDEN TESTS" in line:
-            inside = False
-        elif inside or (is_solution and not has_region):
-            secret.append(line)
-        else:
-            visible.append(line)
-    return secret, visible
-
-
 def _nontrivial(line: str) -> bool:
     text = _norm(line)
-    if not text or text in STUB_LINES or any(m in text for m in MARKERS):
+    if not text or text in STUB_LINES or marker_of(text):
         return False
     if len(text.replace(" ", "")) < MIN_SECRET_CHARS:
         return False
@@ -184,8 +148,8 @@ def secret_lines(source_notebook: os.PathLike | str | dict) -> dict[str, str]:
     secrets: dict[str, str] = {}
     visible: set[str] = set()
     for index, cell in enumerate(nb.get("cells", [])):
-        secret, shown = _split_regions(_cell_source(cell), _is_solution_cell(cell))
-        where = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or f"cell {index}"
+        secret, shown = split_secret_lines(cell_source(cell), is_solution(cell))
+        where = grade_id(cell) or f"cell {index}"
         visible.update(_norm(line) for line in shown)
         for line in secret:
             if _nontrivial(line):
@@ -214,7 +178,7 @@ def _exercise_lines(path: Path) -> list[tuple[str, str]]:
         return [(f"line {i + 1}", line) for i, line in enumerate(text.split("\n"))]
     out = []
     for index, cell in enumerate(nb.get("cells", [])):
-        for line in _cell_source(cell).split("\n"):
+        for line in cell_source(cell).split("\n"):
             out.append((f"cell {index}", line))
         for output in cell.get("outputs", []) or []:
             data = output.get("text") or output.get("data", {}).get("text/plain", "")
@@ -238,7 +202,7 @@ def _scan_leaks(repo: Repo) -> list[_Leak]:
     for path in sorted(p for p in repo.exercises.rglob("*") if p.is_file()):
         secrets = by_assignment.get(path.relative_to(repo.exercises).parts[0], {})
         for location, line in _exercise_lines(path):
-            marker = next((m for m in MARKERS if m in line), None)
+            marker = marker_of(line)
             if marker:
                 leaks.append(_Leak(repo.rel(path), location, f"the marker {marker!r} ({line.strip()!r})"))
                 continue
