@@ -12,7 +12,7 @@ What is checked, by reading the page's Markdown source (no book build needed):
 * every ``make TARGET`` shown is a target of the Makefile;
 * every message in the tables of the section "What the messages mean" (the code spans
   of the first column, ``…`` standing for a variable part) matches the start of a string
-  in ``autograder/*.py``; and every ``raise AutograderError(...)`` with a literal message
+  in ``autograder/**/*.py``; and every ``raise AutograderError(...)`` with a literal message
   in ``autograder/`` is explained by some row;
 * the CSV columns and nbgrader's region markers named on the page are the code's;
 * the page is in ``_toc.yml``, right after the assignments page.
@@ -194,12 +194,12 @@ def _template(node: ast.AST) -> str | None:
 def _source_trees() -> dict[str, ast.Module]:
     return {
         str(path.relative_to(REPO)): ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        for path in sorted((REPO / "autograder").glob("*.py"))
+        for path in sorted((REPO / "autograder").rglob("*.py"))
     }
 
 
 def _source_templates() -> set[str]:
-    """Every whole string expression of autograder/*.py as a template (not the pieces of one)."""
+    """Every whole string expression of autograder/**/*.py as a template (not the pieces of one)."""
     found = set()
 
     def visit(node: ast.AST) -> None:
@@ -279,7 +279,7 @@ def test_every_message_in_the_tables_is_in_the_source():
         if len(span.replace(ELLIPSIS, "").strip()) < MIN_LITERAL_CHARS:
             problems.append(f"line {number}: `{span}` shows too little of the message to identify it")
         elif not any(_pattern(span).match(t) for t in templates):
-            problems.append(f"line {number}: no string in autograder/*.py starts like `{span}`")
+            problems.append(f"line {number}: no string in autograder/**/*.py starts like `{span}`")
     assert not problems, (
         f"{GUIDE.relative_to(REPO)}: messages in the tables that the autograder no longer produces "
         f"(update the row to the current wording; {ELLIPSIS} stands for a variable part):\n" + "\n".join(problems)
