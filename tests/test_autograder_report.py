@@ -159,6 +159,10 @@ def test_the_histogram_is_a_png_of_sensible_size(graded, tmp_path):
         assert pixels.shape[:2] == (height, width)
         assert pixels[..., :3].std() > 0.05  # not a blank canvas
         assert b"Histogram of the totals of 9 submissions of toy" in data  # the alternative text
+    (tmp_path / "a_file").write_text("not a folder")
+    with pytest.raises(autograder.AutograderError, match=r"could not write the figure to .*a_file/t.png .*"
+                                                         r"pass --figure FILE.png in a folder you can write to"):
+        class_report("toy", tmp_path / "a_file" / "t.png", repo=graded["root"], course_dir=graded["course"])
 
 
 @pytest.mark.slow
@@ -187,7 +191,7 @@ def test_the_cli_prints_the_table(graded, tmp_path):
 
 
 def test_nothing_graded_says_to_grade_first(tmp_path):
-    with pytest.raises(autograder.AutograderError, match=r"no gradebook in .*grade the submissions first"):
+    with pytest.raises(autograder.AutograderError, match=r"no gradebook in .*: grade something first with `python -m autograder grade"):
         class_report(repo=TOY, course_dir=tmp_path / "empty")
     proc = run_cli("report", "--repo", TOY, "--course-dir", tmp_path / "empty")
     assert proc.returncode == 1 and proc.stdout == ""
@@ -196,7 +200,7 @@ def test_nothing_graded_says_to_grade_first(tmp_path):
 
 @pytest.mark.slow
 def test_unknown_or_ungraded_assignment_lists_the_graded_ones(graded):
-    with pytest.raises(autograder.AutograderError, match=r"assignment='tyo' has no graded submissions .*"
+    with pytest.raises(autograder.AutograderError, match=r"assignment='tyo' has no grades in .*"
                                                          r"\(graded assignments: toy\)"):
         class_report("tyo", repo=graded["root"], course_dir=graded["course"])
 
@@ -221,10 +225,31 @@ def test_several_graded_assignments_need_one_named(graded, two_assignments):
     with pytest.raises(autograder.AutograderError,
                        match=r"2 assignments are graded in .* \(other, toy\): say which one with --assignment A"):
         class_report(repo=graded["root"], course_dir=two_assignments)
-    with pytest.raises(autograder.AutograderError, match=r"assignment='unsubmitted' has no graded submissions .*"
+    with pytest.raises(autograder.AutograderError, match=r"assignment='unsubmitted' has no grades in .*"
                                                          r"\(graded assignments: other, toy\)"):
         class_report("unsubmitted", repo=graded["root"], course_dir=two_assignments)
     assert class_report("toy", repo=graded["root"], course_dir=two_assignments).totals == expected_totals()
+
+
+@pytest.mark.slow
+def test_a_gradebook_without_submissions_or_with_only_failed_ones(graded, tmp_path):
+    from nbgrader.api import Gradebook
+
+    from autograder.instructor.gradebook import _load_notes, _save_notes
+
+    course = autograder.open_course(graded["root"], tmp_path / "course")
+    shutil.copytree(graded["course"], course.root)
+    notes = _load_notes(course)
+    _save_notes(course, {key: {**info, "status": "failed"} for key, info in notes.items()})
+    with pytest.raises(autograder.AutograderError, match=rf"none of the {len(CLASS) + 1} submission\(s\) of 'toy' "
+                                                         r"could be run .*fix them and grade again"):
+        class_report(repo=graded["root"], course_dir=course.root)
+    with warnings.catch_warnings(), Gradebook(course.db_url) as gb:
+        warnings.simplefilter("ignore")
+        for student in [*CLASS, BROKEN]:
+            gb.remove_submission("toy", student)
+    with pytest.raises(autograder.AutograderError, match=r"nothing autograded in .*: run `python -m autograder grade"):
+        class_report(repo=graded["root"], course_dir=course.root)
 
 
 # --- messages and bins, without grading ---------------------------------------------------------------

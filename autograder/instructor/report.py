@@ -36,7 +36,7 @@ __all__ = ["CellReport", "ClassReport", "class_report", "format_report", "failur
 #: the notebook's time limit ran out first, or the grader stopped earlier).
 NOT_RUN = "(no error shown: the cell did not run)"
 #: Longest failure message shown in :func:`format_report` (the report keeps the whole first line).
-MESSAGE_WIDTH = 72
+MESSAGE_WIDTH = 80
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
@@ -238,17 +238,18 @@ def class_report(
         several assignments are graded.
     """
     course = open_course(repo, course_dir, db)
-    grade_first = "grade the submissions first with `python -m autograder grade SUBMISSIONS`"
     if not course.gradebook_exists():
         raise AutograderError(
-            f"no gradebook in {course.root}: {grade_first} (or pass the --course-dir/--db you graded into)")
+            f"no gradebook in {course.root}: grade something first with `python -m autograder grade SUBMISSIONS` "
+            "(or pass the --course-dir/--db you graded into)")
     quiet()
     notes = _load_notes(course)
     with _gradebook(course) as gb:
         graded = sorted(a.name for a in gb.assignments if a.submissions)
         if assignment is None:
             if not graded:
-                raise AutograderError(f"no graded submissions in {course.root}: {grade_first}")
+                raise AutograderError(f"nothing autograded in {course.root}: run `python -m autograder grade "
+                                      "SUBMISSIONS` first")
             if len(graded) > 1:
                 raise AutograderError(
                     f"{len(graded)} assignments are graded in {course.root} ({', '.join(graded)}): "
@@ -256,8 +257,9 @@ def class_report(
             assignment = graded[0]
         elif assignment not in graded:
             raise AutograderError(
-                f"assignment={assignment!r} has no graded submissions in {course.root} (graded assignments: "
-                f"{', '.join(graded) or 'none'}): check the spelling, or {grade_first}")
+                f"assignment={assignment!r} has no grades in {course.root} (graded assignments: "
+                f"{', '.join(graded) or 'none'}): check the spelling, or grade it first with "
+                "`python -m autograder grade SUBMISSIONS --assignment A`")
         a = gb.find_assignment(assignment)
         max_score = float(a.max_score)
         notebooks = sorted(nb.name for nb in a.notebooks)
@@ -311,7 +313,7 @@ def class_report(
     path = Path(figure) if figure is not None else course.root / "reports" / f"{assignment}-totals.png"
     _histogram(list(totals.values()), max_score, assignment, path)
     return ClassReport(assignment=assignment, max_score=max_score, cells=cells, totals=dict(sorted(totals.items())),
-                       figure=path.absolute(), left_out=left_out, notebooks=notebooks)
+                       figure=path.resolve(), left_out=left_out, notebooks=notebooks)
 
 
 # --------------------------------------------------------------------------- the figure
@@ -356,20 +358,23 @@ def _histogram(totals: list, max_score: float, assignment: str, path: Path) -> N
     counts, _, _ = ax.hist(totals, bins=bins, color=BAR_COLOUR, edgecolor="white", linewidth=1.0,
                            label="submissions")
     ax.axvline(mean, color=MEAN_COLOUR, linestyle="--", linewidth=2.0, label=f"mean {mean:.3g}")
-    ax.set_title(f"{assignment}: totals of {len(totals)} submission{'s' if len(totals) != 1 else ''}")
+    title = f"{assignment}: totals of {len(totals)} submission{'s' if len(totals) != 1 else ''}"
+    ax.set_title(title, pad=26)  # room for the legend between the title and the axes
     ax.set_xlabel(f"total score (out of {max_score:g})")
     ax.set_ylabel("submissions")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlim(bins[0], bins[-1])
-    ax.set_ylim(0, max(counts) * 1.3 + 0.5)  # headroom: the legend never covers a bar
-    ax.legend(loc="upper center", ncols=2, frameon=False)
+    ax.set_ylim(0, max(counts) * 1.1 + 0.2)
+    # above the axes, under the title: never over a bar or the mean's line
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2, frameon=False, borderaxespad=0.2)
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
     alt = (f"Histogram of the totals of {len(totals)} submissions of {assignment}, out of {max_score:g}; "
            f"mean {mean:.3g}, lowest {min(totals):g}, highest {max(totals):g}.")
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        fig.savefig(path, format="png", metadata={"Title": fig.axes[0].get_title(), "Description": alt})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, format="png", metadata={"Title": title, "Description": alt})
     except OSError as exc:
         raise AutograderError(f"could not write the figure to {path} ({exc}): pass --figure FILE.png "
                               "in a folder you can write to") from None
