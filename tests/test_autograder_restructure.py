@@ -419,6 +419,19 @@ def test_the_course_config_restores_once_in_place_of_overwrite_cells(tmp_path):
     assert config.RestoreCells.source_root == str(course.repo.solutions)
 
 
+def test_restore_loads_nbgrader_only_when_asked():
+    """The students' self-check ships restore.py without nbgrader: importing it and restoring need none."""
+    import subprocess
+    import sys
+
+    code = ("import sys, nbformat\nfrom autograder.instructor import restore as r\n"
+            f"src = nbformat.read({str(SOURCE_PATH)!r}, as_version=4)\nr.restore(src, src)\n"
+            "assert 'nbgrader' not in sys.modules, 'restore imported nbgrader'\n"
+            "assert r.RestoreCells.__name__ == 'RestoreCells' and 'nbgrader' in sys.modules\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 @pytest.mark.slow
 def test_nbgrader_grades_the_cells_sanitize_makes(perfect, source, tmp_path):
     """One tampered submission through ``grade``: submitted as handed in, restored once, noted, same cells."""
