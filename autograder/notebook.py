@@ -5,10 +5,10 @@ cells with ``metadata.nbgrader`` (``solution``, ``grade``, ``locked``, ``points`
 ``grade_id``) and its answers and hidden tests with marker lines
 (``### BEGIN SOLUTION`` ... ``### END SOLUTION``, ``### BEGIN HIDDEN TESTS`` ...
 ``### END HIDDEN TESTS``); the release puts :data:`CODE_STUB` (or :data:`TEXT_STUB`)
-where an answer was. This course adds one notebook-level key,
-``metadata.autograder.forbidden_modules``: the reference modules whose import a
-graded run refuses. Everything in the autograder that reads these goes through
-this module:
+where an answer was. This course adds notebook-level keys under ``metadata.autograder``:
+``forbidden_modules`` (the reference modules whose import a graded run refuses) and
+``gpu`` (grade it on a GPU). Everything in the autograder that reads these goes
+through this module:
 
 cell metadata
     :func:`nbgrader_meta`, :func:`grade_id`, :func:`cell_kind`, :func:`grading_kind`,
@@ -19,8 +19,8 @@ marker regions
     :func:`visible_test_source`, :func:`hide_hidden_tests`, :func:`split_secret_lines`;
 the engine's view
     :func:`cell_roles`, :func:`expected_names`, :func:`cell_label`;
-forbidden modules
-    :func:`forbidden_modules`, :func:`forbidden_uses`;
+the notebook's own keys
+    :func:`forbidden_modules`, :func:`forbidden_uses`, :func:`needs_gpu`;
 files
     :func:`vet_notebook`.
 
@@ -45,7 +45,7 @@ __all__ = [
     "grading_meta", "solution_ids", "cell_source",
     "marker_of", "line_regions", "answer_source", "visible_test_source", "hide_hidden_tests", "split_secret_lines",
     "cell_roles", "expected_names", "cell_label",
-    "forbidden_modules", "forbidden_uses",
+    "forbidden_modules", "forbidden_uses", "needs_gpu",
     "vet_notebook",
 ]
 
@@ -368,11 +368,22 @@ def cell_label(source: str) -> str:
 # --------------------------------------------------------------------------- forbidden modules
 
 
+def _autograder_meta(notebook) -> dict:
+    """The notebook's ``metadata.autograder`` dict (empty when absent or malformed)."""
+    meta = notebook.get("metadata", {}) if isinstance(notebook, dict) else {}
+    meta = meta.get("autograder", {}) if isinstance(meta, dict) else {}
+    return meta if isinstance(meta, dict) else {}
+
+
 def forbidden_modules(source) -> list:
     """The reference modules a source notebook forbids (``metadata.autograder.forbidden_modules``)."""
-    meta = source.get("metadata", {}).get("autograder", {})
-    names = meta.get("forbidden_modules", []) if isinstance(meta, dict) else []
+    names = _autograder_meta(source).get("forbidden_modules", [])
     return [str(n) for n in names] if isinstance(names, list) else []
+
+
+def needs_gpu(source) -> bool:
+    """Whether a source notebook asks to be graded on a GPU (``metadata.autograder.gpu`` is ``true``)."""
+    return _autograder_meta(source).get("gpu") is True
 
 
 def _imported(source: str) -> tuple[set[str], list[str]]:

@@ -17,10 +17,10 @@ import pytest
 from autograder import notebook as fmt
 from autograder.instructor.restore import restore
 from autograder.notebook import (
-    CODE_STUB, HIDDEN_PLACEHOLDER, MARKERS, STUB_LINES, TEXT_STUB, answer_source, cell_kind, cell_roles, cell_source,
-    expected_names, forbidden_modules, forbidden_uses, grade_id, grading_kind, grading_meta, hide_hidden_tests,
-    is_graded, is_solution, line_regions, marker_of, nbgrader_meta, points, solution_ids, split_secret_lines,
-    cell_label, vet_notebook, visible_test_source,
+    CODE_STUB, HIDDEN_PLACEHOLDER, MARKERS, STUB_LINES, TEXT_STUB, answer_source, cell_kind, cell_label, cell_roles,
+    cell_source, expected_names, forbidden_modules, forbidden_uses, grade_id, grading_kind, grading_meta,
+    hide_hidden_tests, is_graded, is_solution, line_regions, marker_of, nbgrader_meta, needs_gpu, points, solution_ids,
+    split_secret_lines, vet_notebook, visible_test_source,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -293,6 +293,12 @@ def test_forbidden_modules_from_the_notebook_metadata():
     assert forbidden_modules(nbformat.v4.new_notebook()) == []
     assert forbidden_modules(nbformat.v4.new_notebook(metadata={"autograder": "x"})) == []
     assert forbidden_modules(nbformat.v4.new_notebook(metadata={"autograder": {"forbidden_modules": "lrlab"}})) == []
+
+
+@pytest.mark.parametrize("meta, gpu", [({"gpu": True}, True), ({"gpu": "yes"}, False), ({}, False), ("x", False)])
+def test_needs_gpu_only_when_the_metadata_says_true(meta, gpu):
+    assert needs_gpu(nbformat.v4.new_notebook(metadata={"autograder": meta})) is gpu
+    assert needs_gpu({"metadata": {"autograder": meta}}) is gpu  # raw JSON too
 
 
 def test_every_course_source_forbids_real_modules():

@@ -888,7 +888,7 @@ def _rmtree(path: Path) -> None:
 
 
 def restore_notes(path: Path, source_path: Path) -> list[str]:
-    """What grading will restore in the notebook at ``path``: the notes of :func:`autograder.instructor.restore.sanitize`.
+    """What grading will restore in the notebook at ``path``: the notes of :func:`.restore.sanitize`.
 
     Raises whatever makes the notebook's cells unusable (nbgrader's autograde
     would fail on the same file the same way).
