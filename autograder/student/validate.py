@@ -208,6 +208,35 @@ def _copy_folder(src: Path, dest: Path) -> None:
         shutil.copyfile(item, target)
 
 
+def _with_answers(release, nb):
+    """The release, each answer cell followed by the student's answer: the engine's *source*.
+
+    The engine fetches from the student's process the names the source's answer cells
+    bind (:func:`autograder.notebook.expected_names`). The instructor's source binds
+    them all; the release does too when its answer cells keep the ``def`` line, but an
+    answer cell that was a solution from top to bottom is released as a bare stub
+    (``raise NotImplementedError()``) that binds nothing. So the names are those of the
+    release's cell and of the student's answer together; the roles, the cells and the
+    forbidden modules stay the release's.
+    """
+    import ast
+    import copy
+
+    answers = {grade_id(c): c.get("source", "") for c in nb.cells if cell_kind(c) == "solution" and grade_id(c)}
+    source = copy.deepcopy(release)
+    for cell in source.cells:
+        answer = answers.get(grade_id(cell)) if cell_kind(cell) == "solution" else None
+        if not answer or cell.get("cell_type") != "code":
+            continue
+        both = cell.get("source", "") + "\n\n" + answer
+        try:
+            ast.parse(both)
+        except SyntaxError:
+            continue  # an answer that does not parse defines nothing in the worker either
+        cell.source = both
+    return source
+
+
 def _bwrap_problem() -> str | None:
     """Why bubblewrap cannot make the worker's sandbox here, or ``None`` when it can."""
     from ..engine.sandbox import bwrap_path
@@ -289,8 +318,9 @@ def validate_notebook(path: os.PathLike | str, timeout: float = 120.0, *, sandbo
     release_path = find_release(path, student)
     own = release_path is not None and release_path.resolve() == path.resolve()
     if release_path is not None and not own:
-        source = nbformat.read(release_path, as_version=4)
-        nb, restored = restructure(student, source)
+        release = nbformat.read(release_path, as_version=4)
+        nb, restored = restructure(student, release)
+        source = _with_answers(release, nb)
     else:
         source = student
         for cell in source.cells:
