@@ -263,9 +263,12 @@ def test_an_import_of_the_reference_module_is_flagged_in_the_table_and_the_csv(t
     assert float(rows["inside"]["score"]) == MAX - 2
     assert rows["honest"]["integrity"] == "" and float(rows["honest"]["score"]) == MAX
 
-    # Without the sandbox the import works, and costs nothing: the flag still says so (read from the source).
+    # Without the sandbox the engine's import guard (autograder/engine/guard.py) still stands in for the module:
+    # the same scores and flags.
     results = autograder.grade_submissions(subs, repo=root, course_dir=tmp_path / "course-none", sandbox="none",
                                            progress=False)
     got = {r.student_id: r for r in results}
-    assert got["top"].score == MAX and got["top"].integrity == "lrlab.nqm in cell 'double'"
-    assert got["inside"].integrity == "lrlab.nqm in cell 'peak_step'" and got["honest"].integrity == ""
+    assert got["top"].score == MAX - 1 and got["top"].integrity == "lrlab.nqm in cell 'double'"
+    assert got["inside"].score == MAX - 2
+    assert got["inside"].integrity == "lrlab.nqm in cells 'peak_step', 'test_peak_step'"
+    assert got["honest"].score == MAX and got["honest"].integrity == ""

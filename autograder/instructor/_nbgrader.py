@@ -104,8 +104,6 @@ def make_config(
     course: Course,
     *,
     release_dir: os.PathLike | str | None = None,
-    timeout: float | None = None,
-    execute: dict | None = None,
 ):
     """The traitlets ``Config`` for nbgrader on one course.
 
@@ -120,11 +118,6 @@ def make_config(
         The course directory and gradebook.
     release_dir : path-like, optional
         Where ``generate_assignment`` writes; default ``<course>/release``.
-    timeout : float, optional
-        Per-cell execution limit in seconds.
-    execute : dict, optional
-        Settings of :class:`autograder.instructor.preprocessors.SandboxExecute` (``submission_timeout``,
-        ``sandbox``, ``memory_mb``, ``max_processes``...).
 
     Returns
     -------
@@ -148,14 +141,16 @@ def make_config(
     # NbGraderAPI lists it on start-up and logs CRITICAL when it is missing.
     c.ExchangeFactory.list = "autograder.instructor._nbgrader.NoExchangeList"
     c.NbGraderAPI.log_level = "ERROR" if _QUIET["on"] else "INFO"
-    # Student code runs in the sandboxed worker, tests in the trusted checker
-    # (autograder.instructor.preprocessors.SandboxExecute), not in one kernel with nbgrader's Execute.
+    # Student code runs in the sandboxed worker, tests in the trusted checker, not in one kernel with
+    # nbgrader's Execute: a grading task (autograder.instructor.task.grade_one, on this machine or a Dask
+    # worker) runs the notebook; autograde only puts its outputs in (preprocessors.InjectResult) and
+    # saves the grades, in the coordinating process.
     from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
     from nbgrader.preprocessors import (
         AssignLatePenalties, CheckCellMetadata, GetGrades, IgnorePattern, LimitOutput, SaveAutoGrades,
     )
 
-    from .preprocessors import HideHiddenTests, SandboxExecute
+    from .preprocessors import HideHiddenTests, InjectResult
     from .restore import sanitize_preprocessors
 
     # The submission is rebuilt on its source once, by our RestoreCells in place of nbgrader's
@@ -163,7 +158,7 @@ def make_config(
     c.Autograde.sanitize_preprocessors = sanitize_preprocessors()
     c.RestoreCells.source_root = str(course.repo.solutions)
     c.Autograde.autograde_preprocessors = [
-        SandboxExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
+        InjectResult, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
         AssignLatePenalties, CheckCellMetadata,
     ]
     from .feedback import FeedbackCells, configure as configure_feedback
@@ -171,12 +166,7 @@ def make_config(
     # Feedback pages: our template on nbgrader's (math offline, named tests, helper code folded).
     c.GenerateFeedback.preprocessors = [HideHiddenTests, GetGrades, FeedbackCells, CSSHTMLHeaderPreprocessor]
     configure_feedback(c)
-    c.SandboxExecute.source_root = str(course.repo.solutions)
-    c.SandboxExecute.course_root = str(course.root)
-    if timeout is not None:
-        c.SandboxExecute.timeout = float(timeout)
-    for key, value in (execute or {}).items():
-        setattr(c.SandboxExecute, key, value)
+    c.InjectResult.course_root = str(course.root)
     if _QUIET["on"]:
         # The kernel's own log (e.g. "running over TCP without encryption") goes to
         # our stderr; keep it to errors.

@@ -2,8 +2,13 @@
 
 One *submission* is one student's folder for one assignment. Grading it means:
 vet every expected notebook (empty, invalid JSON, missing...), copy the readable
-ones into ``<course>/submitted/<student>/<assignment>/``, and run nbgrader's
-``autograde`` (force, create students). A submission that cannot be run still
+ones into ``<course>/submitted/<student>/<assignment>/``, run it as a task
+(:func:`autograder.instructor.task.grade_one`) on an executor
+(:mod:`autograder.instructor.executors`: threads of this process, or the workers
+of a Dask cluster), and, here in the coordinating process only, record each
+task's result once and run nbgrader's ``autograde`` (force, create students) with
+the outputs put in (:class:`autograder.instructor.preprocessors.InjectResult`), so
+that only this process writes the gradebook. A submission that cannot be run still
 gets a gradebook entry with every grade set to 0 and a note saying why, and the
 batch goes on. Notes live in the gradebook database, table ``autograder_notes``;
 the late, review and integrity marks in ``autograder_flags`` (nbgrader's own
@@ -14,25 +19,28 @@ exports the grades and writes feedback.
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import json
-import multiprocessing
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
 import zipfile
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+from ..engine.run import Limits
 from ..engine.sandbox import SandboxConfig, resolve_mode
 from ..layout import AutograderError, Course, Repo, find_repo, name_problem, open_course
-from ._nbgrader import explain_failure, gradebook_lock, make_api, quiet, skip_slow_optional_imports
+from ._nbgrader import explain_failure, gradebook_lock, make_api, quiet
+from .executors import Outcome, Task, executor_for
 from .gradebook import (  # noqa: F401 - re-exported: the gradebook side of grading
     CSV_COLUMNS, EXPORT_FORMATS, GradeResult, _max_score, _save_notes, _scores, _zero_grades, export_grades,
     format_table, generate_feedback,
 )
 from .inbox import Submission, discover, extract_zip, stage_submission, write_submission
+from .task import needs_gpu, task_key
 
 __all__ = [
     "GradeResult",
@@ -74,21 +82,62 @@ def _generate_assignments(course: Course, assignments: list[str], verbose: bool)
             raise AutograderError(f"could not load assignment {name!r} into the gradebook: {reason}; {hint}")
 
 
-def _autograde_job(job: dict) -> dict:
-    """Run nbgrader autograde for one submission (in this process or a worker)."""
-    start = time.perf_counter()
+#: What nbgrader leaves out when it copies a folder (``CourseDirectory.ignore``'s default).
+_NBGRADER_IGNORE = (".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback")
+
+
+def _ignored(rel: str, also: tuple = ()) -> bool:
+    return any(fnmatch.fnmatch(part, pattern) for part in rel.split("/") for pattern in _NBGRADER_IGNORE + also)
+
+
+def _submission_payload(course: Course, sub: Submission) -> dict:
+    """The staged submission as :func:`~autograder.instructor.task.grade_one` takes it."""
+    folder = course.root / "submitted" / sub.student_id / sub.assignment
+    notebooks, files = {}, {}
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder).as_posix()
+        if not path.is_file() or _ignored(rel):
+            continue
+        if path.parent == folder and path.suffix == ".ipynb":
+            notebooks[path.stem] = path.read_bytes().decode("utf-8", errors="replace")
+        elif path.suffix != ".ipynb":
+            files[rel] = path.read_bytes()
+    return {"student_id": sub.student_id, "assignment": sub.assignment, "notebooks": notebooks, "files": files}
+
+
+def _release_payload(repo: Repo, assignment: str) -> dict:
+    """The instructor's side of a task: the source notebooks and the other files nbgrader copies over."""
+    from .task import grader_version
+
+    folder = repo.solutions / assignment
+    sources = {name: (folder / f"{name}.ipynb").read_text(encoding="utf-8") for name in repo.notebook_names(assignment)}
+    files = {}
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder).as_posix()
+        if path.is_file() and not _ignored(rel, ("*.ipynb",)):
+            files[rel] = path.read_bytes()
+    return {"assignment": assignment, "sources": sources, "files": files, "version": grader_version()}
+
+
+def _store_result(course: Course, sub: Submission, result: dict) -> None:
+    """Write a task's result where :class:`InjectResult` reads it (and clear an earlier run's)."""
+    from .preprocessors import result_path
+
+    runs = course.root / "runs" / sub.student_id / sub.assignment
+    shutil.rmtree(runs, ignore_errors=True)
+    runs.mkdir(parents=True, exist_ok=True)
+    for name, entry in result.get("notebooks", {}).items():
+        result_path(course.root, sub.student_id, sub.assignment, name).write_text(json.dumps(entry), encoding="utf-8")
+
+
+def _autograde(api, sub: Submission) -> dict:
+    """nbgrader's autograde of one submission whose result is stored: it writes the grades."""
     try:
-        quiet(job["verbose"])
-        course = Course(repo=Repo(Path(job["repo"])), root=Path(job["course"]), db_url=job["db_url"])
-        api = make_api(course, timeout=job["timeout"], execute=job["execute"])
-        result = api.autograde(job["assignment"], job["student_id"], force=True, create=True)
+        return api.autograde(sub.assignment, sub.student_id, force=True, create=True)
     except Exception as exc:  # noqa: BLE001 - reported as a failed submission
         import traceback
 
-        result = {"success": False, "error": traceback.format_exc(), "log": f"{type(exc).__name__}: {exc}"}
-    result["key"] = job["key"]
-    result["seconds"] = time.perf_counter() - start
-    return result
+        return {"success": False, "error": traceback.format_exc(), "log": f"{type(exc).__name__}: {exc}"}
 
 
 def _failure_note(result: dict, display: str) -> str:
@@ -104,6 +153,8 @@ def _run_notes(course: Course, sub: Submission) -> list[str]:
     notes = []
     folder = course.root / "runs" / sub.student_id / sub.assignment
     for path in sorted(folder.glob("*.json")):
+        if path.name.endswith(".result.json"):  # the task's result (InjectResult's input), not a report
+            continue
         try:
             report = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -272,7 +323,9 @@ def grade_submissions(
     assignment : str, optional
         Grade only this assignment.
     jobs : int
-        Submissions graded at once (worker processes).
+        Submissions graded at once by the local executor (threads, each waiting
+        on its notebook's checker and worker processes). Ignored by a Dask
+        executor: there its workers' slots decide.
     timeout : float
         Per-cell execution limit in seconds.
     submission_timeout : float
@@ -286,6 +339,11 @@ def grade_submissions(
         Show nbgrader's log.
     progress : bool
         Show a progress bar (one tick per submission) on stderr.
+    executor : str
+        Where the submissions run: ``"local"`` (this machine, ``jobs`` at once) or
+        ``"dask://HOST:PORT"`` (the workers of the Dask scheduler at that address;
+        see :mod:`autograder.instructor.executors`). Either way the gradebook is
+        written by this process only, each submission once.
 
     Returns
     -------
@@ -296,12 +354,12 @@ def grade_submissions(
     ------
     AutograderError
         If the tool itself cannot run: bad arguments, no submissions found, an
-        assignment that nbgrader cannot load. Bad submissions never raise.
+        assignment that nbgrader cannot load, a Dask scheduler that does not
+        answer. Bad submissions never raise.
     """
-    if executor != "local":
-        raise AutograderError(f"executor={executor!r} is not supported yet: use local")
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise AutograderError(f"jobs must be a positive integer, got jobs={jobs!r}")
+    runner = executor_for(executor, jobs)
     for label, value in (("timeout", timeout), ("submission_timeout", submission_timeout)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             raise AutograderError(f"{label} must be a positive number of seconds, got {label}={value!r}")
@@ -317,8 +375,8 @@ def grade_submissions(
             "bubblewrap) or pass --sandbox none to silence this",
             file=sys.stderr,
         )
-    execute = {"submission_timeout": float(submission_timeout), "sandbox": sandbox,
-               "memory_mb": memory_mb, "max_processes": max_processes}
+    limits = Limits(timeout=float(timeout), submission_timeout=float(submission_timeout), sandbox=sandbox,
+                    memory_mb=memory_mb, max_processes=max_processes).to_dict()
     path = Path(submissions)
     given = os.fspath(submissions)
     if not path.exists():
@@ -336,7 +394,14 @@ def grade_submissions(
     known = repo.assignments()
     if assignment is not None:
         repo.check_assignment(assignment)
+    with runner:  # a Dask scheduler that does not answer is an error before anything is written
+        return _grade_batch(course, path, display, given, known, assignment, runner, limits, verbose, progress)
 
+
+def _grade_batch(course: Course, path: Path, display: str, given: str, known: list, assignment: str | None,
+                 runner, limits: dict, verbose: bool, progress: bool) -> list[GradeResult]:
+    """Discover, vet and stage the submissions, grade them on ``runner``, record each result once."""
+    repo = course.repo
     with _submissions_folder(path) as folder:
         found = discover(folder, display, known, assignment=assignment,
                          notebooks={name: repo.notebook_names(name) for name in known})
@@ -386,21 +451,13 @@ def grade_submissions(
                     "; ".join(notes) or f"{sub.display}: no notebook to grade; graded as 0", **_marks(sub),
                 )
 
-    jobs_list = [
-        {
-            "key": f"{sub.student_id}/{sub.assignment}",
-            "student_id": sub.student_id,
-            "assignment": sub.assignment,
-            "repo": os.fspath(repo.root),
-            "course": os.fspath(course.root),
-            "db_url": course.db_url,
-            "timeout": timeout,
-            "execute": execute,
-            "verbose": verbose,
-        }
-        for sub, _ in runnable
-    ]
-    by_key = {f"{sub.student_id}/{sub.assignment}": (sub, notes) for sub, notes in runnable}
+    releases = {name: _release_payload(repo, name) for name in sorted({sub.assignment for sub, _ in runnable})}
+    tasks, by_key = [], {}
+    for sub, notes in runnable:
+        payload, release = _submission_payload(course, sub), releases[sub.assignment]
+        key = task_key(payload, release, limits)
+        tasks.append(Task(key, payload, release, limits, gpu=needs_gpu(release)))
+        by_key[key] = (sub, notes)
 
     from tqdm import tqdm
 
@@ -412,13 +469,28 @@ def grade_submissions(
         bar.update(1)
     if results:
         _save_notes(course, {k: r.info() for k, r in results.items()})
+    api = make_api(course) if tasks else None
+    recorded: set[str] = set()
 
-    def finish(outcome: dict) -> None:
-        sub, notes = by_key[outcome["key"]]
-        if verbose and outcome.get("log"):
-            bar.write(f"--- nbgrader log for {outcome['key']} ---\n{outcome['log']}", file=sys.stderr)
+    def finish(outcome: Outcome) -> None:
+        if outcome.key in recorded or outcome.key not in by_key:
+            return  # a task that ran twice (a Dask worker lost mid-task): recorded already
+        recorded.add(outcome.key)
+        sub, notes = by_key[outcome.key]
+        key = f"{sub.student_id}/{sub.assignment}"
+        start = time.perf_counter()
+        ran = 0.0
+        if outcome.result is not None:
+            ran = float(outcome.result.get("seconds", 0.0))
+            _store_result(course, sub, outcome.result)
+            graded = _autograde(api, sub)
+            if verbose and graded.get("log"):
+                bar.write(f"--- nbgrader log for {key} ---\n{graded['log']}", file=sys.stderr)
+            failure = None if graded.get("success") else _failure_note(graded, sub.display)
+        else:
+            failure = f"{sub.display}: could not be graded ({outcome.error}); graded as 0. Grade it again"
         integrity = ""
-        if outcome.get("success"):
+        if failure is None:
             score, max_score = _scores(course, sub.assignment, sub.student_id)
             notes = notes + _run_notes(course, sub)
             status = "graded"
@@ -426,34 +498,18 @@ def grade_submissions(
         else:
             _zero_grades(course, sub.assignment, sub.student_id)
             score, max_score = 0.0, _max_score(course, sub.assignment)
-            notes = notes + [_failure_note(outcome, sub.display)]
+            notes = notes + [failure]
             status = "failed"
-        result = results[outcome["key"]] = GradeResult(
+        result = results[key] = GradeResult(
             sub.student_id, sub.assignment, score, max_score, status, "; ".join(notes),
-            seconds=outcome.get("seconds", 0.0), integrity=integrity, **_marks(sub),
+            seconds=ran + time.perf_counter() - start, integrity=integrity, **_marks(sub),
         )
-        _save_notes(course, {outcome["key"]: result.info()})
+        _save_notes(course, {key: result.info()})
         bar.update(1)
 
     try:
-        if jobs == 1 or len(jobs_list) <= 1:
-            for job in jobs_list:
-                finish(_autograde_job(job))
-        else:
-            context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(
-                max_workers=min(jobs, len(jobs_list)), mp_context=context, initializer=skip_slow_optional_imports
-            ) as pool:
-                futures = {pool.submit(_autograde_job, job): job for job in jobs_list}
-                for future in as_completed(futures):
-                    try:
-                        outcome = future.result()
-                    except Exception as exc:  # noqa: BLE001 - a worker process died
-                        outcome = {
-                            "key": futures[future]["key"], "success": False,
-                            "log": f"the grading worker process died ({type(exc).__name__}: {exc})",
-                        }
-                    finish(outcome)
+        for outcome in runner.run(tasks):
+            finish(outcome)
     finally:
         bar.close()
         _save_notes(course, {k: r.info() for k, r in results.items()})
