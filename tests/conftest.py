@@ -43,6 +43,7 @@ XDIST_GROUPS = {
     "test_autograder_hostile.py": "hostile",
     "test_autograder_postgres.py": "postgres",
     "test_documented_commands.py": "commands",
+    "test_autograder_dask.py": "dask",
 }
 
 

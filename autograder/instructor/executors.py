@@ -266,7 +266,7 @@ class DaskExecutor:
         ahead = max(2 * slots, 16)  # submitted but not yet delivered: the scheduler holds their arguments
         pending = iter(tasks)
         by_future = {}
-        done = dask_completed()
+        done = dask_completed(loop=self.client.loop)
 
         def submit_next() -> bool:
             task = next(pending, None)

@@ -29,25 +29,27 @@ coordinator records each key once.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
 import tempfile
+import threading
 import time
 from pathlib import Path, PurePosixPath
 
 __all__ = ["grade_one", "task_key", "grader_version", "source_hash", "cell_signature", "needs_gpu"]
 
 _PACKAGE = Path(__file__).resolve().parent.parent
+#: The restore step's preprocessor classes are made on first use: once, under this lock, when several
+#: threads (the local executor, a Dask worker with several threads) start grading at once.
+_FIRST_USE = threading.Lock()
 
 
-@functools.lru_cache(maxsize=None)
 def grader_version() -> str:
-    """A hash of the grader's own code (every ``.py`` file of the ``autograder`` package).
+    """A hash of the grader's own code (every ``.py`` file of the ``autograder`` package, as on disk now).
 
     Part of every task key: a result computed by other grader code is never taken
-    for this one's.
+    for this one's; a Dask executor also checks that its workers report the same.
     """
     h = hashlib.sha256()
     for path in sorted(_PACKAGE.rglob("*.py")):
@@ -159,8 +161,10 @@ def grade_one(submission: dict, release: dict, limits: dict) -> dict:
     import nbformat
 
     from ..engine.run import Limits, run_notebook
-    from .restore import sanitize
+    from .restore import sanitize, sanitize_preprocessors
 
+    with _FIRST_USE:
+        sanitize_preprocessors()
     started = time.perf_counter()
     key = task_key(submission, release, limits)
     run_limits = Limits(**limits)
