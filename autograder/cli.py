@@ -198,10 +198,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "validate", formatter_class=_FMT,
         help="students: run a notebook's visible tests and report each graded cell",
-        description="Run your notebook top to bottom in a fresh kernel (as the grader will) and print, for "
-                    "every graded test cell, PASS or FAIL, the points at stake and the test's message. Only "
-                    "the visible tests in your copy run; hidden tests are added when your instructor grades. "
-                    "Exit 0 when every visible test passes, 1 otherwise.",
+        description="Run your saved notebook as the grader will, with the grader's own engine (your code in "
+                    "one process, the tests in another; the test cells as released, restored where you "
+                    "edited them; the course's reference modules refused; sandboxed where bubblewrap is "
+                    "installed), in a temporary copy of its folder, and print, for every graded test cell, "
+                    "PASS or FAIL, the points at stake and the test's message. Visible tests only: hidden "
+                    "tests are added when your instructor grades. Exit 0 when every visible test passes, 1 "
+                    "otherwise.",
         epilog=dedent("""\
             Example:
               python -m autograder validate exercises/schedules/schedules.ipynb

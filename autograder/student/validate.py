@@ -60,8 +60,9 @@ NOT_WRITTEN = "you have not written this part yet (a cell it needs still raises 
 #: The last line when every visible test passes. The check above already ran the saved file top
 #: to bottom in fresh processes, as the grader will, so there is no kernel left to restart: what
 #: matters is that the file handed in is the one just checked.
-ALL_PASS = ("All visible tests pass, with your saved notebook run top to bottom in fresh processes as the "
-            "grader will run it. Hand in this file; if you change it, save it and run this check again.")
+ALL_PASS = ("All visible tests pass, with your saved notebook run top to bottom from a fresh start (as in a "
+            "fresh kernel) as the grader will run it. Hand in this file; if you change it, save it and run "
+            "this check again.")
 #: The report's line when the run had no sandbox (``{why}``: bubblewrap missing or not working).
 NO_SANDBOX = ("Ran without file or network isolation ({why}): fine for a self-check, which runs only your own "
               "code on your own machine; the verdicts are the grader's all the same (your code in its own "
@@ -312,7 +313,7 @@ def validate_notebook(path: os.PathLike | str, timeout: float = 120.0, *, sandbo
         SandboxConfig(mode=sandbox, memory_mb=limits.memory_mb, max_processes=limits.max_processes,
                       max_file_mb=limits.max_file_mb)
     except (TypeError, ValueError) as exc:
-        raise AutograderError(f"validate_notebook: {exc}") from None
+        raise AutograderError(f"a limit of the self-check is not valid: {exc}") from None
     student = nbformat.read(path, as_version=4)
 
     release_path = find_release(path, student)
