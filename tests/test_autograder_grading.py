@@ -272,3 +272,69 @@ def test_an_import_of_the_reference_module_is_flagged_in_the_table_and_the_csv(t
     assert got["inside"].score == MAX - 2
     assert got["inside"].integrity == "lrlab.nqm in cells 'peak_step', 'test_peak_step'"
     assert got["honest"].score == MAX and got["honest"].integrity == ""
+
+
+class _Twice:
+    """The local executor, each outcome delivered twice (a task re-run after a lost Dask worker), optionally
+    with the results changed first by ``tamper``."""
+
+    def __init__(self, jobs, tamper=None):
+        from autograder.instructor.executors import LocalExecutor
+
+        self.inner, self.tamper = LocalExecutor(jobs), tamper
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    def run(self, tasks):
+        for outcome in self.inner.run(tasks):
+            if self.tamper is not None and outcome.result is not None:
+                self.tamper(outcome.result)
+            yield outcome
+            yield outcome
+
+
+def test_each_result_is_recorded_once_and_the_gradebook_only_by_the_coordinator(toy, tmp_path, monkeypatch):
+    from autograder.instructor import grading
+
+    subs = tmp_path / "subs"
+    autograder.write_submission(subs, "half", "toy", "toy", toy["half"])
+    autograder.write_submission(subs, "perfect", "toy", "toy", toy["perfect"])
+    monkeypatch.setattr(grading, "executor_for", lambda spec, jobs: _Twice(jobs))
+    twice = autograder.grade_submissions(subs, repo=toy["root"], course_dir=tmp_path / "twice", jobs=2,
+                                         progress=False)
+    assert [(r.student_id, r.score, r.status, r.note) for r in twice] == [
+        ("half", 1.0, "graded", ""), ("perfect", MAX, "graded", "")]
+    rows = autograder.export_grades(repo=toy["root"], course_dir=tmp_path / "twice")
+    assert sorted(r["student_id"] for r in rows) == ["half", "perfect"]
+    # The task's result is kept next to the run notes, one file per notebook.
+    stored = tmp_path / "twice" / "runs" / "perfect" / "toy" / "toy.result.json"
+    assert stored.is_file() and (stored.parent / "toy.json").is_file()
+
+
+def test_a_result_for_other_cells_fails_the_submission_as_a_bug_never_as_passed_tests(toy, tmp_path, monkeypatch):
+    from autograder.instructor import grading
+
+    def shift(result):  # outputs computed for another notebook: the cells differ
+        for entry in result["notebooks"].values():
+            entry["cells"][-1][2] = "0" * 40
+
+    subs = tmp_path / "subs"
+    autograder.write_submission(subs, "perfect", "toy", "toy", toy["perfect"])
+    monkeypatch.setattr(grading, "executor_for", lambda spec, jobs: _Twice(jobs, tamper=shift))
+    (result,) = autograder.grade_submissions(subs, repo=toy["root"], course_dir=tmp_path / "course", progress=False)
+    assert (result.score, result.status) == (0.0, "failed")
+    assert "differ from the cells that were run" in result.note and "this is a bug" in result.note
+
+    def unrun(result):  # a notebook the task could not run: no outputs
+        for entry in result["notebooks"].values():
+            entry["outputs"] = None
+            entry["notes"] = ["toy.ipynb: its cells could not be read (ValueError: bad); graded as 0"]
+
+    monkeypatch.setattr(grading, "executor_for", lambda spec, jobs: _Twice(jobs, tamper=unrun))
+    (result,) = autograder.grade_submissions(subs, repo=toy["root"], course_dir=tmp_path / "course", progress=False)
+    assert (result.score, result.status) == (0.0, "failed")
+    assert "toy.ipynb was not run" in result.note and "its cells could not be read" in result.note

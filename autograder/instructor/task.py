@@ -102,13 +102,15 @@ def cell_signature(nb) -> list:
 
 
 def needs_gpu(release: dict) -> bool:
-    """Whether a source notebook of the release asks for a GPU (``metadata.autograder.gpu: true``)."""
+    """Whether a source notebook of the release asks for a GPU (:func:`autograder.notebook.needs_gpu`)."""
+    from ..notebook import needs_gpu as source_needs_gpu
+
     for text in release.get("sources", {}).values():
         try:
-            meta = json.loads(text).get("metadata", {}).get("autograder", {})
-        except (ValueError, AttributeError):
+            source = json.loads(text)
+        except ValueError:
             continue
-        if isinstance(meta, dict) and meta.get("gpu") is True:
+        if isinstance(source, dict) and source_needs_gpu(source):
             return True
     return False
 
