@@ -432,6 +432,21 @@ def test_restore_loads_nbgrader_only_when_asked():
     assert done.returncode == 0, done.stderr[-2000:]
 
 
+def test_sanitize_from_many_threads_at_first_use():
+    """Threads of one grading process (local executor, Dask worker) may all start with sanitize."""
+    import subprocess
+    import sys
+
+    code = ("import nbformat\nfrom concurrent.futures import ThreadPoolExecutor\n"
+            "from autograder.instructor.restore import sanitize\n"
+            f"src = nbformat.read({str(SOURCE_PATH)!r}, as_version=4)\n"
+            "with ThreadPoolExecutor(8) as pool:\n"
+            "    done = list(pool.map(lambda _: sanitize(src, src)[0], range(8)))\n"
+            "assert all(nb == done[0] for nb in done)\n")
+    run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+
+
 @pytest.mark.slow
 def test_nbgrader_grades_the_cells_sanitize_makes(perfect, source, tmp_path):
     """One tampered submission through ``grade``: submitted as handed in, restored once, noted, same cells."""

@@ -33,8 +33,8 @@ on the file it stages.
 from __future__ import annotations
 
 import copy
-import functools
 import os
+import threading
 
 from ..notebook import cell_kind, grade_id, grading_meta, visible_test_source
 
@@ -164,9 +164,26 @@ def release_checksums(source) -> dict[str, str]:
             if grade_id(c) and (is_grade(c) or is_solution(c) or is_locked(c))}
 
 
-@functools.lru_cache(maxsize=None)
+_MADE: dict = {}
+_MAKING = threading.Lock()
+
+
 def _restore_cells():
-    """The :class:`RestoreCells` class, made on first use (importing nbgrader takes seconds)."""
+    """The :class:`RestoreCells` class, made once, on first use (importing nbgrader takes seconds).
+
+    Safe from several threads at once (a local executor's or a Dask worker's): every
+    caller gets the same class.
+    """
+    made = _MADE.get("RestoreCells")
+    if made is None:
+        with _MAKING:
+            made = _MADE.get("RestoreCells")
+            if made is None:
+                made = _MADE["RestoreCells"] = _make_restore_cells()
+    return made
+
+
+def _make_restore_cells():
     from nbgrader.preprocessors.base import NbGraderPreprocessor
     from traitlets import Any, Unicode
 
