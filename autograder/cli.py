@@ -118,8 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("submissions", metavar="SUBMISSIONS", help="folder laid out <student_id>/<assignment>/"
                    "<notebook>.ipynb, or a .zip of one")
     p.add_argument("--assignment", metavar="A", help="grade only this assignment")
-    p.add_argument("--jobs", "-j", type=int, default=1, metavar="N", help="submissions graded in parallel "
-                   "(processes; default 1)")
+    p.add_argument("--jobs", "-j", type=int, default=1, metavar="N", help="submissions graded at once on this "
+                   "machine with --executor local (default 1; keep it at or below the cores); ignored with "
+                   "--executor dask://..., where the workers' slots decide")
     p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                    help="per-cell time limit (default 60): a cell still running is stopped, with the "
                         "student's whole process group, and scores 0")
@@ -133,9 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-processes", type=int, default=256, metavar="N",
                    help="processes and threads the student's code may have (default 256)")
     p.add_argument("--executor", default="local", metavar="WHERE",
-                   help="where submissions are graded: local (processes on this machine, --jobs at once; "
-                        "default) or dask://HOST:PORT (the workers of a Dask scheduler; see the instructors' "
-                        "guide)")
+                   help="where submissions are graded: local (this machine, --jobs at once; default) or "
+                        "dask://HOST:PORT (the workers of the Dask scheduler at that address, started with `dask "
+                        "scheduler` and `dask worker ... --nthreads 1`; see the instructors' guide, 'Grading on "
+                        "several machines'); either way only this command writes the gradebook")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     p = sub.add_parser(
