@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..layout import AutograderError
-from ..notebook import cell_kind, grade_id, hide_hidden_tests, nbgrader_meta, vet_notebook
+from ..notebook import STUB_ERROR, cell_kind, grade_id, hide_hidden_tests, points, vet_notebook
 
 __all__ = ["CellCheck", "SelfCheck", "validate_notebook", "format_report", "find_release", "NO_SANDBOX"]
 
@@ -119,7 +119,7 @@ def _error_of(outputs) -> str | None:
     for out in outputs:
         if out.get("output_type") == "error":
             name, value = out.get("ename", "Error"), str(out.get("evalue", "")).strip()
-            if name == "NotImplementedError":
+            if name == STUB_ERROR:
                 return NOT_WRITTEN
             if name == "StudentProcessStopped":
                 return f"your code {value}" if value.startswith(("ran past", "broke", "lost")) else value
@@ -361,10 +361,8 @@ def validate_notebook(path: os.PathLike | str, timeout: float = 120.0, *, sandbo
             cell_errors.append(f"{grade_id(cell) or f'code cell {code}'}: {error.splitlines()[0][:300]}")
     checks = []
     for i in graded:
-        meta = nbgrader_meta(nb.cells[i])
         error = _error_of(run.outputs.get(i, []))
-        checks.append(CellCheck(str(meta.get("grade_id", "?")), float(meta.get("points", 0) or 0), error is None,
-                                error or ""))
+        checks.append(CellCheck(grade_id(nb.cells[i]) or "?", points(nb.cells[i]), error is None, error or ""))
     return SelfCheck(checks, release=None if own else release_path, restored=[str(n) for n in restored],
                      notes=run.notes, cell_errors=cell_errors, mode=run.mode or mode, why_no_sandbox=why, own_release=own)
 
