@@ -64,7 +64,6 @@ class DaskCluster:
             "PYTHONPATH": os.pathsep.join([str(REPO)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH")
                                                          else [])),
             "DASK_CONFIG": str(config),
-            "DASK_DISTRIBUTED__WORKER__DAEMON": "False",
             "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",
             "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0",
             "DASK_DISTRIBUTED__ADMIN__SYSTEM_MONITOR__GIL__ENABLED": "False",
