@@ -1,18 +1,28 @@
 """Autograder speed on one assignment: ``grade --jobs 1``, ``--jobs N``, plain nbgrader, nbclient alone.
 
 ``--n`` perfect submissions of one assignment (``autograder.perfect_submission``,
-written with ``autograder.write_submission``) are timed four ways, each from a
+written with ``autograder.write_submission``) are timed five ways, each from a
 fresh course directory and counting everything an instructor would wait for
 (loading the assignment into the gradebook, staging, grading):
 
-(a) ``grade_submissions(jobs=1)``: our autograder, serial;
-(b) ``grade_submissions(jobs=N)``: our autograder, ``--jobs`` worker processes;
+(a) ``grade_submissions(jobs=1)``: our autograder, serial: checker and worker forked
+    from the templates of :mod:`autograder.engine.zygote`;
+(b) ``grade_submissions(jobs=N)``: our autograder, ``--jobs`` grading slots sharing
+    one pair of templates;
 (c) plain serial ``nbgrader autograde`` of the same submissions, with nbgrader's own
     ``Execute`` preprocessor (one kernel runs student code and tests together: no
     sandbox, no separate checker), one ``api.autograde`` call per student;
 (d) nbclient alone executing, one after another, the notebooks the autograder
     actually graded (``<course>/submitted/<student>/<assignment>/``, written by (a):
-    the student's answers with every visible and hidden test).
+    the student's answers with every visible and hidden test);
+(e) ``grade_submissions(jobs=1)`` with ``AUTOGRADER_ZYGOTE=0``: our autograder with a
+    fresh checker and worker interpreter per notebook (the design before the
+    templates), to show what they gain.
+
+Each run of (a), (b) and (e) starts from no templates (:func:`autograder.engine.zygote.shutdown`
+before it) and ends them after it, as one ``grade`` command does: the templates'
+start-up is counted in every batch, and their CPU time (and their forks') is counted
+once they are reaped.
 
 The table gives total and per-submission seconds, the speed-up over (c) and the
 ratio to (d), whether every submission got full marks (a benchmark that grades
@@ -54,7 +64,7 @@ from pathlib import Path
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-METHODS = ("a", "b", "c", "d")
+METHODS = ("a", "b", "c", "d", "e")
 
 
 # --------------------------------------------------------------------------- set-up
@@ -117,8 +127,10 @@ def machine_info(sandbox: str) -> dict:
 def _cpu() -> float:
     """CPU seconds (user + system) of this process and of the child processes it has waited for.
 
-    A process in a new PID namespace (the worker under ``bwrap --unshare-pid``) is not
-    counted: its namespace's init is reaped without its children's time.
+    A fresh worker in a new PID namespace (``bwrap --unshare-pid``, method (e)) is not
+    counted: its namespace's init is reaped without its children's time. A worker forked
+    by the worker template is: its parent, outside the box, reaps it, and the templates
+    are reaped at the end of each run.
     """
     import resource
 
@@ -138,16 +150,31 @@ def _load() -> float:
 # --------------------------------------------------------------------------- the four methods
 
 
-def run_ours(repo, assignment: str, folder: Path, course_dir: Path, jobs: int, sandbox: str, timeout: float):
-    """(a)/(b): ``grade_submissions``; returns (seconds, full marks?, results)."""
-    from autograder import grade_submissions
+def run_ours(repo, assignment: str, folder: Path, course_dir: Path, jobs: int, sandbox: str, timeout: float,
+             templates: bool = True):
+    """(a)/(b)/(e): ``grade_submissions``; returns (seconds, full marks?, results).
 
-    start = time.perf_counter()
-    results = grade_submissions(
-        folder, repo=repo, course_dir=course_dir, assignment=assignment, jobs=jobs,
-        sandbox=sandbox, timeout=timeout, progress=True,
-    )
-    seconds = time.perf_counter() - start
+    ``templates=False`` sets ``AUTOGRADER_ZYGOTE=0`` for the run: fresh interpreters per notebook.
+    """
+    from autograder import grade_submissions
+    from autograder.engine import zygote
+
+    zygote.shutdown()  # as a new ``grade`` command: no templates yet
+    before = os.environ.get(zygote.ENV)
+    os.environ[zygote.ENV] = "1" if templates else "0"
+    try:
+        start = time.perf_counter()
+        results = grade_submissions(
+            folder, repo=repo, course_dir=course_dir, assignment=assignment, jobs=jobs,
+            sandbox=sandbox, timeout=timeout, progress=True,
+        )
+        seconds = time.perf_counter() - start
+    finally:
+        if before is None:
+            os.environ.pop(zygote.ENV, None)
+        else:
+            os.environ[zygote.ENV] = before
+        zygote.shutdown()  # reaped: their CPU time (and their forks') is counted
     full = bool(results) and all(r.status == "graded" and r.score == r.max_score for r in results)
     return seconds, full, results
 
@@ -275,7 +302,8 @@ def breakdown(courses: list[Path], assignment: str, results) -> dict:
     """Per-submission means for (a): autograde call, time in cells, the slowest cells."""
     per_cell: dict[str, list[float]] = {}
     in_cells = []
-    paths = [p for course in courses for p in sorted((course / "runs").glob(f"*/{assignment}/*.json"))]
+    paths = [p for course in courses for p in sorted((course / "runs").glob(f"*/{assignment}/*.json"))
+             if not p.name.endswith(".result.json")]  # the task's whole result, not the run's report
     for path in paths:
         seconds = json.loads(path.read_text(encoding="utf-8")).get("seconds", {})
         in_cells.append(sum(seconds.values()))
@@ -299,6 +327,7 @@ def format_report(info: dict, rows: dict, n: int, jobs: int, assignment: str, sp
         "b": f"(b) `grade --jobs {jobs}`",
         "c": "(c) plain `nbgrader autograde`, serial",
         "d": "(d) nbclient alone, serial",
+        "e": "(e) `grade --jobs 1`, `AUTOGRADER_ZYGOTE=0`",
     }
     lines = [f"Autograder benchmark: {n} perfect submissions of {assignment}"]
     lines += [f"  {k}: {v}" for k, v in info.items()]
@@ -321,10 +350,10 @@ def format_report(info: dict, rows: dict, n: int, jobs: int, assignment: str, sp
     if split:
         lines += [
             "",
-            f"Where (a)'s time goes, per submission: {split['autograde']:.2f} s in nbgrader's autograde call, "
-            f"of which {split['cells']:.2f} s running cells (checker's per-cell seconds, worker start-up "
-            f"included in the first cell); the rest of (a)'s {rows['a']['seconds'] / n:.2f} s is loading "
-            "the assignment and staging.",
+            f"Where (a)'s time goes, per submission: {split['autograde']:.2f} s grading it (the task: restore, "
+            f"run, and nbgrader's autograde call), of which {split['cells']:.2f} s running cells (checker's "
+            f"per-cell seconds, worker start-up included in the first cell); the rest of (a)'s "
+            f"{rows['a']['seconds'] / n:.2f} s is loading the assignment, staging and the templates' start.",
             "Slowest cells (mean s): " + ", ".join(f"{name} {s:.2f}" for s, name in split["slowest"]),
         ]
     if max((len(r.get("per_round", [])) for r in rows.values()), default=0) > 1:
@@ -337,8 +366,9 @@ def format_report(info: dict, rows: dict, n: int, jobs: int, assignment: str, sp
             f"{rows['d']['nbclient_fixed']:.2f} s"
         )
     lines.append("CPU s: user + system time of the benchmark and of the processes it started once they are reaped "
-                 "(kernels, checkers; the student's worker only with --sandbox none: bubblewrap's PID namespace "
-                 "hides it from getrusage).")
+                 "(kernels; the templates with their forked checkers and workers; fresh checkers; a fresh "
+                 "student worker (e) only with --sandbox none: bubblewrap's PID namespace hides it from "
+                 "getrusage, while a forked worker's parent is outside the box and reaps it).")
     lines.append("load: the 1-minute load average when the method finished, mean over the rounds "
                  "(other programs share the cores).")
     return "\n".join(lines)
@@ -346,7 +376,7 @@ def format_report(info: dict, rows: dict, n: int, jobs: int, assignment: str, sp
 
 def round_order(methods: list[str], index: int) -> list[str]:
     """The order of the methods in round ``index``: reversed every other round, (d) always after (a)."""
-    order = [m for m in ("c", "a", "b") if m in methods]
+    order = [m for m in ("c", "a", "b", "e") if m in methods]
     if index % 2:
         order.reverse()
     if "d" in methods:
@@ -367,8 +397,8 @@ def main(argv=None) -> dict:
                         help="sandbox of methods (a) and (b) (default auto)")
     parser.add_argument("--timeout", type=float, default=600,
                         help="per-cell limit in seconds, all methods (default 600)")
-    parser.add_argument("--methods", default="abcd",
-                        help="which methods to run, e.g. 'ad' (default abcd; (d) needs (a))")
+    parser.add_argument("--methods", default="abcde",
+                        help="which methods to run, e.g. 'ad' (default abcde; (d) needs (a))")
     parser.add_argument("--keep", metavar="DIR",
                         help="work in DIR and keep the course directories (default: a temporary folder)")
     parser.add_argument("--json", metavar="FILE", help="also write the numbers to FILE as JSON")
@@ -378,7 +408,7 @@ def main(argv=None) -> dict:
     args.rounds = min(args.rounds, args.n)  # each round needs a submission
     methods = [m for m in METHODS if m in args.methods]
     if not methods:
-        parser.error(f"--methods {args.methods!r} names none of a, b, c, d")
+        parser.error(f"--methods {args.methods!r} names none of a, b, c, d, e")
     if "d" in methods and "a" not in methods:
         parser.error("method (d) executes the notebooks method (a) graded: include 'a' in --methods")
     if args.keep and Path(args.keep).exists():
@@ -416,11 +446,12 @@ def main(argv=None) -> dict:
                 if m == "c":
                     s, full = run_plain_nbgrader(repo, args.assignment, folder, batch, course, args.timeout,
                                                  tag=tag)
-                elif m in ("a", "b"):
-                    jobs = 1 if m == "a" else args.jobs
-                    print(f"({m}) grade --jobs {jobs}, {tag}", file=sys.stderr)
+                elif m in ("a", "b", "e"):
+                    jobs = args.jobs if m == "b" else 1
+                    print(f"({m}) grade --jobs {jobs}{' AUTOGRADER_ZYGOTE=0' if m == 'e' else ''}, {tag}",
+                          file=sys.stderr)
                     s, full, results = run_ours(repo, args.assignment, folder, course, jobs, args.sandbox,
-                                                args.timeout)
+                                                args.timeout, templates=m != "e")
                     if m == "a":
                         results_a += results
                         courses_a.append(course)

@@ -134,7 +134,7 @@ def connect():
     s.sendall(b"hello")
 probe("network_loopback_host", connect)
 open("/tmp/private-" + str(os.getpid()), "w").write("x")  # allowed: a private /tmp
-json.dump(results, open("probes.json", "w"))
+print("PROBES " + json.dumps(results))  # read back from the graded notebook (the run's folder is private)
 '''
 
 REFERENCE_BY_PATH = """
@@ -319,7 +319,11 @@ def test_output_is_capped(graded):
 
 def test_sandbox_blocks_files_network_and_leaves_nothing_running(graded):
     require_system("bwrap", "the sandbox needs Debian's bubblewrap: apt-get install bubblewrap")
-    probes = json.loads((graded["course"] / "autograded" / "probes" / ASSIGNMENT / "probes.json").read_text())
+    graded_nb = nbformat.read(graded["course"] / "autograded" / "probes" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", 4)
+    lines = [line for cell in graded_nb.cells if cell.cell_type == "code" for out in cell.get("outputs", [])
+             for line in out.get("text", "").splitlines() if line.startswith("PROBES ")]
+    assert len(lines) == 1, f"the probe cell printed {lines}"
+    probes = json.loads(lines[0][len("PROBES "):])
     leaked = {k: v for k, v in probes.items() if not v.startswith("blocked")}
     assert not leaked, f"the student's code could do these: {leaked}"
     assert len(probes) == 6, probes

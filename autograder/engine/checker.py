@@ -1,8 +1,11 @@
 """The trusted side of grading one notebook: runs the tests, calls the student's code through a pipe.
 
-Run as ``python -m autograder.engine.checker JOB.json RESULT.json`` by
-:class:`autograder.instructor.preprocessors.SandboxExecute`. ``JOB.json`` lists the notebook's code
-cells with a *role* each:
+Run by :func:`autograder.engine.run.run_notebook`, as a fork of the checker template
+(:mod:`autograder.engine.zygote`) or as ``python -m autograder.engine.checker JOB.json RESULT.json``.
+It starts the student's worker the same way: forked by the worker template when
+``AUTOGRADER_WORKER_ZYGOTE`` names its socket (:func:`autograder.engine.sandbox.spawn_worker`),
+else a fresh ``python worker.py`` (:func:`autograder.engine.sandbox.worker_command`).
+``JOB.json`` lists the notebook's code cells with a *role* each:
 
 ``student``
     the student's answer cells and cells they added: run in the worker only;
@@ -35,7 +38,8 @@ import time
 import traceback
 
 from .rpc import CellTimeout, Endpoint, ProtocolError, RemoteError, WorkerGone, _Reader
-from .sandbox import SandboxConfig, worker_command
+from .sandbox import SandboxConfig, spawn_worker, worker_command
+from .zygote import WORKER_SOCKET_ENV
 
 #: Seconds a fresh student process may take to start (the interpreter and the worker's imports,
 #: slower on a loaded machine), apart from the per-cell time limit.
@@ -115,17 +119,32 @@ class Student:
         self.ep.cache_rng = True  # the worker runs code only when asked (see Endpoint.cache_rng)
         self.restarts = 0
         self.mode = None
+        self.stopped = False
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
     def start(self) -> None:
-        argv, env, preexec, self.mode = worker_command(self.job["workdir"], self.config)
-        self.proc = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env=env, preexec_fn=_with_parent_death(preexec), close_fds=True,
-            cwd=self.job["workdir"],
-        )
+        if self.proc is not None and not self.stopped:
+            self.stop()  # it died between cells: its box and pipes go before a new one starts
+        self.stopped = False
+        zygote = os.environ.get(WORKER_SOCKET_ENV)
+        if zygote:  # this checker was forked by the checker template: fork the worker from its template too
+            try:
+                self.proc, stdin, stdout, stderr, self.mode = spawn_worker(zygote, self.job["workdir"], self.config)
+                self.proc.stdin, self.proc.stdout, self.proc.stderr = stdin, stdout, stderr
+            except OSError as exc:  # the template is gone: a fresh interpreter, as without templates
+                print(f"autograder: the worker zygote did not answer ({exc}); starting a fresh worker",
+                      file=sys.__stderr__, flush=True)
+                os.environ.pop(WORKER_SOCKET_ENV, None)
+                self.proc = None
+        if not zygote or self.proc is None:
+            argv, env, preexec, self.mode = worker_command(self.job["workdir"], self.config)
+            self.proc = subprocess.Popen(
+                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                env=env, preexec_fn=_with_parent_death(preexec), close_fds=True,
+                cwd=self.job["workdir"],
+            )
         self.ep.reader = _Reader(self.proc.stdout.fileno(), self.proc.stderr.fileno(), self.capture.write)
         self.ep.wfd = self.proc.stdin.fileno()
         self.ep.generation += 1
@@ -134,10 +153,12 @@ class Student:
         self.ep._ids.clear()
 
     def stop(self) -> None:
-        if self.proc is None:
+        if self.proc is None or self.stopped:
             return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.stopped = True
+        if isinstance(self.proc, subprocess.Popen):  # a template's child is killed by its template (no pid race)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
             self.proc.kill()
         with contextlib.suppress(Exception):
@@ -147,6 +168,8 @@ class Student:
         for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             with contextlib.suppress(Exception):
                 stream.close()
+        if not isinstance(self.proc, subprocess.Popen):
+            self.proc.close()
 
     def request(self, op: str, **fields):
         return self.ep.request(op, **fields)

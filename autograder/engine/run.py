@@ -8,6 +8,12 @@ which starts :mod:`autograder.engine.worker` (the student's cells, sandboxed by
 :mod:`autograder.engine.sandbox`, forbidden modules stubbed in every mode), and
 returns the outputs of every code cell (an ``error`` output fails a test cell, as
 nbgrader expects), the notes (time limits, crashes, memory) and timings.
+
+The checker and the worker are forks of the calling process's pair of templates
+(:mod:`autograder.engine.zygote`: numpy, scipy and torch imported once, shared by
+all threads, started on the first call); with ``AUTOGRADER_ZYGOTE=0``, or when a
+template cannot be (re)started, each run starts fresh interpreters instead
+(``python -m autograder.engine.checker JOB RESULT``, then ``python worker.py``).
 """
 
 from __future__ import annotations
@@ -19,10 +25,12 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..notebook import cell_roles, expected_names, forbidden_modules, grade_id
+from . import zygote
 
 __all__ = ["Limits", "RunResult", "run_notebook", "make_job"]
 
@@ -100,6 +108,59 @@ def make_job(nb, source, workdir: os.PathLike | str, limits: Limits) -> dict:
     }
 
 
+def _fresh_checker(job_file: str, result_file: str, log) -> subprocess.Popen:
+    """Today's path without templates: a new interpreter runs the checker (which starts a fresh worker)."""
+    env = dict(os.environ)
+    env.pop(zygote.WORKER_SOCKET_ENV, None)
+    env["PYTHONPATH"] = _PACKAGE_PARENT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return subprocess.Popen(
+        [sys.executable, "-m", "autograder.engine.checker", job_file, result_file],
+        stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, start_new_session=True,
+    )
+
+
+def _run_checker(job_file: str, result_file: str, log, submission_timeout: float):
+    """Run the checker on ``job_file``: forked by the shared template, else fresh. ``(returncode, overtime)``.
+
+    A checker whose template died under it (``Forked.lost``: it died with it) is run
+    again, fresh, from the start.
+    """
+    deadline = time.monotonic() + submission_timeout
+    proc = zygote.spawn_checker(job_file, result_file, log.fileno())
+    if proc is None:
+        proc = _fresh_checker(job_file, result_file, log)
+    try:
+        proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        if isinstance(proc, subprocess.Popen):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            proc.kill()  # its template kills its process group: no pid race
+        proc.wait()
+        return proc.returncode, True
+    finally:
+        if isinstance(proc, zygote.Forked):
+            proc.close()
+    if isinstance(proc, zygote.Forked) and proc.lost:
+        zygote.log.warning("autograder: the checker zygote died during a run; running that notebook again "
+                           "in a fresh checker")
+        log.write(b"\n[autograder: the checker zygote died during this run; run again in a fresh checker]\n")
+        log.flush()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(result_file)
+        fresh = _fresh_checker(job_file, result_file, log)
+        try:
+            fresh.wait(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(fresh.pid, signal.SIGKILL)
+            fresh.wait()
+            return fresh.returncode, True
+        return fresh.returncode, False
+    return proc.returncode, False
+
+
 def run_notebook(nb, source, workdir: os.PathLike | str, limits: Limits = Limits(), *,
                  label: str = "the notebook") -> RunResult:
     """Run ``nb`` (cells in the source's order) with the checker/worker pair.
@@ -130,21 +191,8 @@ def run_notebook(nb, source, workdir: os.PathLike | str, limits: Limits = Limits
         job_file, result_file, log_file = (os.path.join(tmp, n) for n in ("job.json", "result.json", "log.txt"))
         with open(job_file, "w", encoding="utf-8") as fh:
             json.dump(job, fh)
-        env = dict(os.environ)
-        env["PYTHONPATH"] = _PACKAGE_PARENT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         with open(log_file, "wb") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "autograder.engine.checker", job_file, result_file],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, start_new_session=True,
-            )
-            try:
-                proc.wait(timeout=limits.submission_timeout)
-                overtime = False
-            except subprocess.TimeoutExpired:
-                overtime = True
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            returncode, overtime = _run_checker(job_file, result_file, log, limits.submission_timeout)
         try:
             with open(result_file, encoding="utf-8") as fh:
                 result = json.load(fh)
@@ -158,7 +206,7 @@ def run_notebook(nb, source, workdir: os.PathLike | str, limits: Limits = Limits
             "was stopped: the cells not reached score 0 (regrade with a larger --submission-timeout if "
             "the code is correct but slow)"
         )
-    elif proc.returncode not in (0, None) and not result.get("done"):
+    elif returncode not in (0, None) and not result.get("done"):
         notes.append(f"{label}: the checker failed ({log_tail.strip().splitlines()[-1:] or '?'}); "
                      "this is a bug in the autograder, please report it")
     got = result.get("outputs", {})

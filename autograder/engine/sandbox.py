@@ -24,18 +24,32 @@ runaway code), and world-readable system files under ``/usr``.
 
 ``--sandbox none`` keeps the two-process design and the limits but not the file,
 network and process isolation: for machines without bubblewrap, with a warning.
+
+Two ways to start the worker, one box: :func:`worker_command` gives the command line
+of a fresh worker (``bwrap ... -- setpriv ... python worker.py``); :func:`spawn_worker`
+has the worker template of :mod:`autograder.engine.zygote` fork one, which, with
+bubblewrap, joins a box that bwrap built from that same command line (a placeholder
+``sleep`` holds it open; the fork enters its namespaces and root, then drops to the
+same uid, capabilities and limits). What the student's code can see differs only in
+that numpy, scipy and torch are already imported, the placeholder is one more process
+(root's, which it cannot signal) in its pid namespace, and ``os.getppid()`` is 0 (its
+parent is outside the box) instead of 1.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import resource
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["SandboxConfig", "bwrap_path", "resolve_mode", "worker_command", "sandbox_uid", "SANDBOX_MODES"]
+__all__ = ["SandboxConfig", "bwrap_path", "resolve_mode", "worker_command", "spawn_worker", "sandbox_uid",
+           "SANDBOX_MODES"]
 
 SANDBOX_MODES = ("auto", "bwrap", "none")
 #: Workers of a root grader run as uid ``UID_BASE + <checker pid>``: unprivileged, with no
@@ -301,3 +315,135 @@ def worker_command(workdir: os.PathLike | str, config: SandboxConfig):
     env = _env(box)
     env["AUTOGRADER_FORBIDDEN"] = ",".join(config.forbidden)  # H5 (#15): engine/guard.py's import hook
     return argv, env, _limits(config, root), mode
+
+
+def _box(workdir: str, config: SandboxConfig):
+    """Start :func:`worker_command`'s bwrap box with a placeholder instead of the worker.
+
+    The placeholder (``sh -c 'echo; exec sleep infinity'``, root in the box, holding
+    nothing) prints a line once bwrap has built the box and pivoted into it; then the
+    descriptors of the box's namespaces (those that differ from this process's) and of
+    its root directory are opened through ``/proc/<bwrap's child>/``.
+
+    Returns
+    -------
+    box : subprocess.Popen
+        bwrap (``--die-with-parent``: the box ends with the checker, or when killed).
+    names : list of str
+        The namespace names of ``fds`` (see :data:`autograder.engine.zygote.NAMESPACES`), then ``"root"``.
+    fds : list of int
+    env : dict
+        The worker's environment, as :func:`worker_command` gives it.
+    """
+    from .zygote import NAMESPACES
+
+    argv, env, preexec, _ = worker_command(workdir, config)
+    cut = argv.index("--")
+    r, w = os.pipe()
+    argv = argv[:1] + ["--info-fd", str(w)] + argv[1:cut] + ["--", "/usr/bin/sh", "-c", "echo; exec sleep infinity"]
+    try:
+        box = subprocess.Popen(argv, env=env, preexec_fn=preexec, pass_fds=[w], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd="/")
+    finally:
+        os.close(w)
+    try:
+        if box.stdout.readline() != b"\n":
+            raise RuntimeError(f"bwrap failed: {box.stderr.read().decode(errors='replace').strip()}")
+        box.stdout.close()
+        info = b""
+        while True:  # bwrap writes {"child-pid": N} and closes the descriptor
+            chunk = os.read(r, 4096)
+            if not chunk:
+                break
+            info += chunk
+            with contextlib.suppress(ValueError):
+                json.loads(info)
+                break
+        pid = int(json.loads(info)["child-pid"])
+    except BaseException:
+        os.close(r)
+        box.kill()
+        box.wait()
+        raise
+    os.close(r)
+    names, fds = [], []
+    try:
+        for name, _ in NAMESPACES:
+            if os.stat(f"/proc/{pid}/ns/{name}").st_ino != os.stat(f"/proc/self/ns/{name}").st_ino:
+                fds.append(os.open(f"/proc/{pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC))
+                names.append(name)
+        fds.append(os.open(f"/proc/{pid}/root", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
+        names.append("root")
+        if "mnt" not in names or "pid" not in names or not os.path.isdir(f"/proc/{pid}/root/submission"):
+            raise RuntimeError("the bwrap box has no mount or pid namespace of its own, or no /submission")
+        if box.poll() is not None:  # the box ended: the pid may name another process by now
+            raise RuntimeError("the bwrap box exited before the worker joined it")
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        box.kill()
+        box.wait()
+        raise
+    return box, names, fds, env
+
+
+def spawn_worker(zygote_socket: str, workdir: os.PathLike | str, config: SandboxConfig):
+    """The student's worker, forked by the worker template of :mod:`autograder.engine.zygote`.
+
+    The same worker as ``Popen(worker_command(...))`` gives, without starting an
+    interpreter: with bubblewrap, :func:`_box` builds the box from :func:`worker_command`'s
+    argv (the one place that decides what the worker sees) and the template's fork joins
+    it; without, the fork gets :func:`worker_command`'s environment, limits and folder.
+
+    Parameters
+    ----------
+    zygote_socket : str
+        The worker template's socket (``AUTOGRADER_WORKER_ZYGOTE``, set by the checker's template).
+    workdir : path-like
+    config : SandboxConfig
+
+    Returns
+    -------
+    child : autograder.engine.zygote.Forked
+        ``pid``, ``poll()``, ``wait()``, ``kill()``, ``close()``, ``returncode`` (128 + signal when killed).
+    stdin, stdout, stderr : file objects
+        The checker's ends of the worker's three pipes, as ``Popen(..., PIPE)`` gives them.
+    mode : str
+        ``"bwrap"`` or ``"none"``.
+
+    Raises
+    ------
+    OSError
+        The template cannot be reached (the caller starts a fresh worker instead).
+    """
+    from .zygote import Forked
+
+    mode = resolve_mode(config)
+    workdir = os.path.realpath(workdir)
+    limits = {"memory_mb": config.memory_mb, "file_mb": config.max_file_mb, "nproc": config.max_processes}
+    pipes = [os.pipe() for _ in range(3)]
+    theirs = [pipes[0][0], pipes[1][1], pipes[2][1]]
+    ours = [pipes[0][1], pipes[1][0], pipes[2][0]]
+    box, extra = None, []
+    try:
+        if mode == "bwrap":
+            box, names, extra, env = _box(workdir, config)
+            msg = {"mode": mode, "namespaces": names, "limits": limits, "env": env,
+                   "uid": sandbox_uid() if os.geteuid() == 0 else None}
+        else:
+            _, env, _, _ = worker_command(workdir, config)
+            msg = {"mode": mode, "cwd": workdir, "limits": limits, "env": env, "uid": None}
+        child = Forked(zygote_socket, msg, theirs + extra)
+    except BaseException:
+        for fd in ours:
+            os.close(fd)
+        if box is not None:
+            box.kill()
+            box.wait()
+        raise
+    finally:
+        for fd in theirs + extra:
+            os.close(fd)
+    if box is not None:
+        child.extra_kill.append(box)
+    return child, os.fdopen(ours[0], "wb"), os.fdopen(ours[1], "rb"), os.fdopen(ours[2], "rb"), mode

@@ -2,7 +2,10 @@
 
 Started by :mod:`autograder.engine.checker` inside the sandbox (see :mod:`autograder.engine.sandbox`)
 as ``python .../autograder/engine/worker.py``: a plain script, so that nothing but
-:mod:`autograder.engine.rpc` (next to it) is imported. It never sees test code: the
+:mod:`autograder.engine.rpc` and :mod:`autograder.engine.guard` (next to it) is imported;
+or, the same module imported the same way, by a fork of the worker template of
+:mod:`autograder.engine.zygote` (numpy, scipy and torch already imported, nothing
+else; :func:`main` then runs in the fork). It never sees test code: the
 checker sends it the student's cells and the instructor's setup cells, then calls
 the student's functions through handles.
 
