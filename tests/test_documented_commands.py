@@ -476,6 +476,13 @@ def _check(world: World, item: Documented, result: Result) -> None:
         assert pages and all((result.cwd / p).is_file() for p in pages), result
     elif tool == "validate":
         assert "PASS" in result.stdout and "FAIL" not in result.stdout, result
+    elif tool == "report":
+        assert re.search(r"^grade_id\b", result.stdout, re.M), f"no table of graded cells:\n{result}"
+        figure = re.search(r"^Histogram of totals: (\S+)$", result.stdout, re.M)
+        assert figure, f"the report names no figure:\n{result}"
+        path = Path(figure.group(1))
+        path = path if path.is_absolute() else result.cwd / path
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG:\n{result}"
     elif tool == "bundle":
         zips = re.findall(r"^wrote (\S+\.zip)$", result.stdout, re.M)
         assert zips, result
