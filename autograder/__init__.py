@@ -7,8 +7,10 @@ Command line (``python -m autograder --help``)::
     python -m autograder grade SUBMISSIONS [--assignment A] [--jobs N] [--timeout S]
                          [--submission-timeout S] [--sandbox auto|bwrap|none]
                          [--memory-mb MIB] [--max-processes N]
+                         [--executor local|dask://HOST:PORT]
     python -m autograder export [-o grades.csv]
     python -m autograder feedback [--assignment A] [--student S]
+    python -m autograder report [--assignment A] [--figure FILE.png]
 
 Python API (what the tests and benchmarks use):
 
@@ -27,8 +29,9 @@ Layout, by the notebook format, the engine and who uses it:
 - :mod:`autograder.engine`: :func:`~autograder.engine.run_notebook`, the trusted
   checker, the sandboxed worker, the call protocol between them and the sandbox,
   used by grading and by the students' self-check alike;
-- :mod:`autograder.instructor`: release, inbox, restore, grading (orchestration),
-  gradebook (notes, scores, export, feedback), on nbgrader 0.9.6's Python API
+- :mod:`autograder.instructor`: release, inbox, restore, the grading task and its
+  executors (local threads or Dask), grading (orchestration), gradebook (notes,
+  scores, export, feedback), the class report, on nbgrader 0.9.6's Python API
   (``NbGraderAPI``, ``CourseDirectory``, ``Gradebook``; plumbing in
   :mod:`autograder.instructor._nbgrader`);
 - :mod:`autograder.student`: the lab, the per-assignment downloads, the self-check.
