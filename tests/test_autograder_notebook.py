@@ -209,7 +209,7 @@ def test_regions_agree_with_nbgrader_on_every_source(path):
 
 def test_cell_roles_of_the_toy_notebook(toy):
     from autograder import fill_solutions
-    from test_autograder_restructure import make_release
+    from test_autograder_restore import make_release
 
     out, _ = restore(fill_solutions(toy, make_release(toy)), toy)
     roles = cell_roles(out, toy)
