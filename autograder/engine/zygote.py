@@ -455,9 +455,11 @@ class Forked:
     def __init__(self, path: str, msg: dict, fds=()):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
+            self.sock.settimeout(START_TIMEOUT_S)  # a template that does not answer (stopped?): OSError, not a hang
             self.sock.connect(path)
             send_msg(self.sock, msg, fds)
             reply, _ = recv_msg(self.sock)
+            self.sock.settimeout(None)
         except BaseException:
             self.sock.close()
             raise
@@ -714,7 +716,11 @@ def spawn_checker(job: str, result: str, log_fd: int) -> Forked | None:
         if worker is not None:
             env[WORKER_SOCKET_ENV] = worker
         try:
-            return Forked(path, {"job": job, "result": result, "env": env, "cwd": os.getcwd()}, [log_fd])
+            cwd = os.getcwd()
+        except OSError:  # the caller's folder was removed: a fresh checker would start there, unusable too
+            cwd = "/"
+        try:
+            return Forked(path, {"job": job, "result": result, "env": env, "cwd": cwd}, [log_fd])
         except OSError as exc:
             if attempt:
                 log.warning("autograder: the checker zygote did not answer (%s); starting a fresh checker", exc)
