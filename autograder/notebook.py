@@ -36,6 +36,7 @@ import ast
 import json
 import os
 import re
+import threading
 from pathlib import Path
 
 __all__ = [
@@ -310,16 +311,28 @@ def _bound_names(tree) -> set:
     return names
 
 
+#: Held by every ``ast.parse`` of the autograder: CPython 3.11's ``ast.parse`` is not safe in two threads
+#: at once (its conversion to Python objects keeps one recursion counter per interpreter and raises
+#: "SystemError: AST constructor recursion depth mismatch"), and grading runs notebooks in threads.
+PARSE_LOCK = threading.RLock()
+
+
+def parse(source: str):
+    """``ast.parse(source)``, one thread at a time (see :data:`PARSE_LOCK`)."""
+    with PARSE_LOCK:
+        return ast.parse(source)
+
+
 def _parse(source: str):
     try:
-        return ast.parse(source)
+        return parse(source)
     except SyntaxError:
         try:
             from IPython.core.inputtransformer2 import TransformerManager
 
-            return ast.parse(TransformerManager().transform_cell(source))
+            return parse(TransformerManager().transform_cell(source))
         except Exception:  # noqa: BLE001
-            return ast.parse("")
+            return parse("")
 
 
 def expected_names(source) -> list[str]:
@@ -355,7 +368,7 @@ def cell_label(source: str) -> str:
     """
     doc = None
     try:
-        doc = ast.get_docstring(ast.parse(source))
+        doc = ast.get_docstring(parse(source))
     except (SyntaxError, ValueError):  # IPython magics and the like: look at the first line only
         m = re.match(r"\s*[rRuU]?(\"\"\"|'''|\"|')(.*?)(?:\1|$)", source, re.S)
         doc = m.group(2) if m else None
@@ -396,7 +409,7 @@ def _imported(source: str) -> tuple[set[str], list[str]]:
     """
     lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
     try:
-        tree = ast.parse("\n".join(lines))
+        tree = parse("\n".join(lines))
     except SyntaxError:
         return set(re.findall(r"^\s*(?:from|import)\s+([\w.]+)", source, flags=re.M)), []
     found = set()

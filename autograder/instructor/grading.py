@@ -250,9 +250,11 @@ def _imported(source: str) -> tuple[set[str], list[str]]:
     """
     import ast
 
+    from ..notebook import parse
+
     lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
     try:
-        tree = ast.parse("\n".join(lines))
+        tree = parse("\n".join(lines))  # thread-safe ast.parse (grading runs in threads)
     except SyntaxError:
         return set(re.findall(r"^\s*(?:from|import)\s+([\w.]+)", source, flags=re.M)), []
     found = set()
