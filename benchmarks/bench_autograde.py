@@ -351,10 +351,12 @@ def format_report(info: dict, rows: dict, n: int, jobs: int, assignment: str, sp
     if split:
         lines += [
             "",
-            f"Where (a)'s time goes, per submission: {split['autograde']:.2f} s grading it (the task: restore, "
-            f"run, and nbgrader's autograde call), of which {split['cells']:.2f} s running cells (checker's "
-            f"per-cell seconds, worker start-up included in the first cell); the rest of (a)'s "
-            f"{rows['a']['seconds'] / n:.2f} s is loading the assignment, staging and the templates' start.",
+            f"Where (a)'s time goes, per submission: {split['autograde']:.2f} s from its task's start to its "
+            f"row in the gradebook (restore and run in a grading thread, then nbgrader's autograde call in the "
+            f"coordinator, which overlaps the next task), of which {split['cells']:.2f} s running cells "
+            f"(checker's per-cell seconds, worker start-up included in the first cell); (a) took "
+            f"{rows['a']['seconds'] / n:.2f} s per submission in all, loading the assignment, staging and the "
+            "templates' start included.",
             "Slowest cells (mean s): " + ", ".join(f"{name} {s:.2f}" for s, name in split["slowest"]),
         ]
     if max((len(r.get("per_round", [])) for r in rows.values()), default=0) > 1:
