@@ -105,9 +105,9 @@ EXEMPT = {
     # results are in README.md and benchmarks/notebook_timings.md. No test or CI step runs them.
     "make bench": ("it runs every benchmark (about an hour)", "benchmarks/run.py"),
     ".venv/bin/python benchmarks/bench_autograde.py --assignment pac_bayes --n 40 --jobs 2": (
-        "it grades 160 notebooks (20-40 min)", "benchmarks/bench_autograde.py"),
+        "it grades 200 notebooks five ways (10-40 min)", "benchmarks/bench_autograde.py"),
     ".venv/bin/python benchmarks/bench_autograde.py --n 4": (
-        "even the quick look grades 16 notebooks four ways (minutes)", "benchmarks/bench_autograde.py"),
+        "even the quick look grades 20 notebooks five ways (minutes)", "benchmarks/bench_autograde.py"),
     ".venv/bin/python benchmarks/bench_notebooks.py": (
         "it runs every solution notebook (minutes); the same script runs below for one notebook",
         "benchmarks/bench_notebooks.py"),
