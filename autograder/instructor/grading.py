@@ -196,7 +196,7 @@ def _integrity(course: Course, sub: Submission) -> str:
     """
     import nbformat
 
-    from ..notebook import forbidden_modules
+    from ..notebook import forbidden_modules, forbidden_uses, grade_id, is_solution
 
     hits: dict[str, list[str]] = {}
 
@@ -214,7 +214,7 @@ def _integrity(course: Course, sub: Submission) -> str:
             continue
         forbidden = forbidden_modules(source)
         for cell in nb.cells:
-            gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            gid = grade_id(cell)
             if not gid or cell.get("cell_type") != "code":
                 continue
             for output in cell.get("outputs", []):
@@ -222,54 +222,13 @@ def _integrity(course: Course, sub: Submission) -> str:
                                  *map(str, output.get("traceback", []))])
                 for module in _REFERENCE_SAYS.findall(text):
                     hit(module, gid)
-            if cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
-                imported, texts = _imported(cell.source)
-                for name in forbidden:
-                    if any(module == name or module.startswith(name + ".") for module in imported) or any(
-                        _names_module(text, name) for text in texts
-                    ):
-                        hit(name, gid)
+            if is_solution(cell):
+                for name in forbidden_uses(cell.source, forbidden):
+                    hit(name, gid)
     return "; ".join(
         f"{module} in cell{'s' if len(cells) > 1 else ''} {', '.join(repr(c) for c in cells)}"
         for module, cells in sorted(hits.items())
     )
-
-
-def _names_module(text: str, module: str) -> bool:
-    """Whether a string names ``module`` (``lrlab.nqm``) or its file (``nqm.py``, ``nqm*.pyc``)."""
-    short = re.escape(module.rsplit(".", 1)[-1])
-    return module in text or module.replace(".", "/") in text or bool(
-        re.search(rf"(?:^|[/\\])" + short + r"[\w*.-]*\.pyc?$", text))
-
-
-def _imported(source: str) -> tuple[set[str], list[str]]:
-    """(modules a code cell imports, its string constants).
-
-    ``import a.b``, ``from a.b import c``, ``from a import b`` (``a.b``),
-    ``importlib.import_module("a.b")`` and ``__import__("a.b")`` count as imports.
-    """
-    import ast
-
-    from ..notebook import parse
-
-    lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
-    try:
-        tree = parse("\n".join(lines))  # thread-safe ast.parse (grading runs in threads)
-    except SyntaxError:
-        return set(re.findall(r"^\s*(?:from|import)\s+([\w.]+)", source, flags=re.M)), []
-    found = set()
-    texts = [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)]
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
-        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) and isinstance(
-            node.args[0].value, str
-        ) and getattr(node.func, "attr", getattr(node.func, "id", None)) in ("import_module", "__import__"):
-            found.add(node.args[0].value)
-    return found, texts
 
 
 # --------------------------------------------------------------------------- grade
