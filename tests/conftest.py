@@ -109,8 +109,16 @@ def _jupyter_book() -> str:
 
 @pytest.fixture(scope="session")
 def built_book(tmp_path_factory) -> Path:
-    """Build the book once into a temporary folder; fail with the tail of the log if the build fails."""
-    out = tmp_path_factory.mktemp("book")
+    """Build the book once into a temporary folder; fail with the tail of the log if the build fails.
+
+    ``LRLAB_BOOK_OUTPUT=<folder>`` builds into that folder instead and keeps it, so that its
+    execution cache (``<folder>/_build/.jupyter_cache``) is reused by the next run: the book is
+    still built, with only the chapters whose code changed executed again. For working on the
+    book's tests; ``make test`` and CI leave it unset.
+    """
+    fixed = os.environ.get("LRLAB_BOOK_OUTPUT")
+    out = Path(fixed).resolve() if fixed else tmp_path_factory.mktemp("book")
+    out.mkdir(parents=True, exist_ok=True)
     cmd = [_jupyter_book(), "build", str(REPO), "--path-output", str(out),
            "--warningiserror", "--nitpick", "--keep-going"]
     start = time.monotonic()
