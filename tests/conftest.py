@@ -40,6 +40,8 @@ def require_system(binary: str, install_hint: str) -> str:
 XDIST_GROUPS = {
     "test_book.py": "book",
     "test_browser.py": "book",
+    "test_book_pdf.py": "book",
+    "test_book_links.py": "book",
     "test_autograder_hostile.py": "hostile",
     "test_autograder_postgres.py": "postgres",
     "test_documented_commands.py": "commands",
