@@ -476,3 +476,101 @@ def test_applications_and_hands_on_pages_are_not_numbered(built_book):
     for page in ("book/intro", "book/applications", "book/assignments", "book/instructors"):
         assert page in sidebar, f"{page} is not in the sidebar: {sidebar}"
         assert not re.match(r"\d", sidebar[page]), f"{page} is not a chapter but is numbered: {sidebar[page]!r}"
+
+
+# --- issue #16: every chapter ends with 4-8 exercises, solutions folded, computed and tested ---
+
+_DIRECTIVE = re.compile(r"^```\{(exercise|solution|solution-start|solution-end)\}[ \t]*(.*?)\n((?::[^\n]*\n)*)", re.M)
+_ASSIGNMENT_ROWS = re.compile(r"^\| `([a-z_]+)` \| (\d+)\. ", re.M)
+
+
+def _exercises_section(page: str) -> str:
+    text = (REPO / f"{page}.md").read_text(encoding="utf-8")
+    match = re.search(r"^## Exercises\n(.*?)(?=^## |\Z)", text, re.S | re.M)
+    assert match, f"{page}: no '## Exercises' section"
+    return match.group(1)
+
+
+def _exercises(page: str) -> tuple[list[str], dict[str, list[str]], str]:
+    """(exercise labels in order, label -> options of its solution, the section's text after the last solution)."""
+    section = _exercises_section(page)
+    labels, solutions, open_gate, end = [], {}, None, 0
+    for match in _DIRECTIVE.finditer(section):
+        kind, argument, options = match.group(1), match.group(2).strip(), match.group(3)
+        if kind == "exercise":
+            label = re.search(r"^:label:\s*(\S+)", options, re.M)
+            assert label, f"{page}: the exercise {argument!r} has no :label:"
+            labels.append(label.group(1))
+        elif kind in ("solution", "solution-start"):
+            assert open_gate is None, f"{page}: a solution starts inside the solution of {open_gate}"
+            solutions.setdefault(argument, []).append(options)
+            open_gate = argument if kind == "solution-start" else None
+        else:
+            assert open_gate is not None, f"{page}: a solution-end without a solution-start"
+            open_gate = None
+        end = match.end()
+    assert open_gate is None, f"{page}: the solution of {open_gate} is never closed ({{solution-end}})"
+    return labels, solutions, section[end:]
+
+
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_every_chapter_ends_with_four_to_eight_exercises_with_folded_solutions(page):
+    labels, solutions, _ = _exercises(page)
+    assert 4 <= len(labels) <= 8, f"{page}: {len(labels)} exercises; each chapter has 4 to 8"
+    stem = "ex-" + page.split("/")[-1].replace("_", "-") + "-"
+    assert all(label.startswith(stem) for label in labels), f"{page}: labels must start with {stem!r}: {labels}"
+    assert len(set(labels)) == len(labels), f"{page}: duplicate exercise labels {labels}"
+    assert set(solutions) == set(labels), (
+        f"{page}: exercises without a solution {sorted(set(labels) - set(solutions))}, "
+        f"solutions of no exercise {sorted(set(solutions) - set(labels))}")
+    for label, options in solutions.items():
+        assert len(options) == 1, f"{page}: {label} has {len(options)} solutions"
+        assert re.search(r"^:class:\s*dropdown\s*$", options[0], re.M), f"{page}: the solution of {label} is not folded"
+
+
+def test_exercise_labels_are_unique_across_the_book():
+    seen: dict[str, str] = {}
+    for page in CHAPTERS:
+        for label in _exercises(page)[0]:
+            assert label not in seen, f"{label} is used by {seen[label]} and {page}"
+            seen[label] = page
+
+
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_every_exercise_is_checked_by_the_chapters_claims_test(page):
+    """Each solution's result is asserted by a test that names the exercise's label (a docstring quoting it)."""
+    labels, _, _ = _exercises(page)
+    claims = (REPO / "tests" / f"test_{page.split('/')[-1]}_claims.py").read_text(encoding="utf-8")
+    untested = [label for label in labels if label not in claims]
+    assert not untested, f"{page}: no claims test names {untested}"
+
+
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_exercises_end_with_a_pointer_to_the_chapters_graded_assignments(page):
+    """After the last solution: the graded assignment(s) of the chapter (README's table), linked to the assignments page."""
+    _, _, tail = _exercises(page)
+    number = CHAPTERS.index(page) + 1
+    mine = [name for name, chapter in _ASSIGNMENT_ROWS.findall((REPO / "README.md").read_text()) if int(chapter) == number]
+    assert mine, f"README's table lists no assignment for chapter {number}"
+    assert "{doc}`assignments`" in tail, f"{page}: the exercises do not end with a link to the assignments page"
+    missing = [name for name in mine if f"`{name}`" not in tail]
+    assert not missing, f"{page}: the pointer after the exercises does not name {missing}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_built_exercises_have_folded_solutions_that_point_back(built_book, page):
+    """In the HTML: one exercise admonition per exercise, each solution folded (sphinx-togglebutton's dropdown)
+    and linking to its exercise."""
+    from bs4 import BeautifulSoup
+
+    labels, _, _ = _exercises(page)
+    soup = BeautifulSoup((built_book / f"{page}.html").read_text(encoding="utf-8"), "html.parser")
+    exercises = soup.select("div.exercise.admonition")
+    solutions = soup.select("div.solution.admonition")
+    assert [e.get("id") for e in exercises] == labels, f"{page}: exercises on the page {[e.get('id') for e in exercises]}"
+    assert len(solutions) == len(labels), f"{page}: {len(solutions)} solutions for {len(labels)} exercises"
+    for solution in solutions:
+        assert "dropdown" in solution["class"], f"{page}: a solution is not folded: {solution.get('id')}"
+        targets = {a["href"].split("#")[-1] for a in solution.select("p.admonition-title a[href]")}
+        assert targets & set(labels), f"{page}: the solution {solution.get('id')} does not link to its exercise"
