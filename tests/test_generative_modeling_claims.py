@@ -275,3 +275,118 @@ def test_rates_follow_the_schedules(diff):
         assert int(np.argmax(r)) == (c7.DIFF_WARMUP if warm else 0)
         assert (r[0] == 0.0) == warm
         assert (r[-1] < 1e-3 * peak) == decay
+
+
+# ---------------------------------------------------------------------------
+# Exercises (closed forms and small simulations; the parameters the exercises name are checked too)
+# ---------------------------------------------------------------------------
+
+
+def test_ex_alternating_play_is_bounded_below_eta_two():
+    """ex-generative-modeling-alternating-limit: 'alternating play is bounded if and only if eta < 2/c, so eta < 2 for
+    the linear loss'; 'At eta = 2.1 ... |lambda| = ..., so the energy grows by |lambda|^2 = ... per step; the
+    simulation measures ... over its last ... steps'; 'at eta = 1.9 the energy from the unit circle reaches ...,
+    against the bound (1 + eta/2)/(1 - eta/2) = ...'."""
+    assert {1.9, 2.1} <= set(c7.EX_ALT_RATES)
+    ex = c7.exercise_alternating_limit()
+    t = ex["table"]
+    np.testing.assert_allclose(t["radius (closed form)"], t["radius (eigenvalues)"], rtol=1e-7)
+    for eta, unstable in ((1.99, False), (2.01, True)):  # the limit, on both sides, from the eigenvalues
+        r = games.spectral_radius(games.linear_map(eta, method="alternating"))
+        assert (r > 1 + 1e-3) == unstable, eta
+        assert (c7.alternating_radius(eta**2) > 1) == unstable
+    assert ex["growth"][2.1] == pytest.approx(c7.alternating_radius(2.1**2) ** 2, rel=1e-6)
+    for eta in c7.EX_ALT_RATES:
+        if eta < 2:
+            assert ex["largest"][eta] <= ex["bound"][eta] * (1 + 1e-12), eta
+        else:
+            assert ex["largest"][eta] > 1e50, eta  # 'grow'
+    assert ex["largest"][1.9] == pytest.approx(ex["bound"][1.9], rel=1e-3)  # 'reaches ..., against the bound ...'
+
+
+def test_ex_critical_penalty_is_gamma_two_at_every_rate():
+    """ex-generative-modeling-penalty-gamma: 'the best gamma is 2 at each of the rates in the table, with radius
+    1 - eta'; 'At eta = 0.1, gamma = 8 has radius ..., slower than the ... of gamma = 1: after ... steps ... the
+    energy is ..., against ... for gamma = 1 and ... for gamma = 2. At eta = 0.5, gamma = 8 even diverges'."""
+    assert c7.DIRAC_LR == 0.1 and 0.5 in c7.EX_PEN_RATES and c7.EX_PEN_SIM == (1.0, 2.0, 8.0)
+    ex = c7.exercise_penalty_gamma()
+    for eta in c7.EX_PEN_RATES:
+        assert ex["best"][eta] == 2.0, eta
+        # a double eigenvalue: numerical eigenvalues are accurate to about sqrt(machine epsilon)
+        assert ex["radius"][eta] == pytest.approx(1 - eta, rel=1e-6)
+        # complex eigenvalues below gamma = 2: modulus sqrt(det)
+        assert ex["table"].loc[eta, "radius at gamma = 1"] == pytest.approx(np.sqrt(1 - eta + eta**2), rel=1e-12)
+    t = ex["table"]
+    assert t.loc[0.1, "radius at gamma = 8"] > t.loc[0.1, "radius at gamma = 1"]
+    e = ex["energy_end"]
+    assert e[2.0] < e[1.0] < e[8.0] < 1
+    assert t.loc[0.5, "radius at gamma = 8"] > 1
+    lam_small = 1 - 0.5 / 2 * (8 + np.sqrt(60))  # 'the smaller eigenvalue ... falls below -1'
+    assert lam_small < -1 and t.loc[0.5, "radius at gamma = 8"] == pytest.approx(-lam_small, rel=1e-12)
+
+
+def test_ex_extragradient_contracts_by_the_closed_form():
+    """ex-generative-modeling-extragradient: 'the squared spectral radius ... agrees with 1 - eta^2 + eta^4 to ...; it
+    is smallest at eta = ... (...) and below 1 up to eta = ...'; 'at eta = 0.1 the energy shrinks by ... per step,
+    to ... after ... steps; at eta = 1.1 it grows by ... per step'."""
+    ex = c7.exercise_extragradient()
+    assert ex["max_gap"] < 1e-12
+    step = c7.EX_EG_RATES[1] - c7.EX_EG_RATES[0]
+    assert abs(ex["best_rate"] - 1 / np.sqrt(2)) <= step and ex["best_factor"] == pytest.approx(0.75, abs=1e-5)
+    assert ex["stable_max"] < 1 <= ex["stable_max"] + step * 1.0001
+    for eta, f in ex["factor_sim"].items():
+        assert f == pytest.approx(1 - eta**2 + eta**4, rel=1e-10), eta
+    assert ex["factor_sim"][1.1] > 1 > ex["factor_sim"][c7.DIRAC_LR]
+    assert ex["table"].loc[c7.DIRAC_LR].iloc[-1] == pytest.approx((1 - 0.01 + 1e-4) ** c7.DIRAC_STEPS, rel=1e-9)
+
+
+def test_ex_short_chain_linear_beta_is_cut_off():
+    """ex-generative-modeling-short-chain: 'For T = 100 that is alpha_bar_T ~ ... (the exact product: ...): the last
+    step still keeps about a third of the data's variance, log SNR(T) = ...'; 'With T = 1000 ... alpha_bar_T = ...';
+    'Scaling the betas by 1000/T restores its end'; the cosine schedule 'takes the same values at the same
+    fractions of the chain'."""
+    assert c7.DIFF_T == 100 and c7.EX_SHORT_T == (100, 1000)
+    ex = c7.exercise_short_chain()
+    ab, approx = ex["alpha_bar_T"], ex["approx"]
+    assert approx[100] == pytest.approx(ab[100], rel=0.01)
+    assert 0.3 < ab[100] < 0.4 and diffusion.log_snr(ab[100]) > -1
+    assert ab[1000] < 1e-4
+    # the scaled betas end within one unit of log SNR of the T = 1000 chain
+    assert abs(diffusion.log_snr(ex["scaled"][100]) - diffusion.log_snr(ab[1000])) < 1
+    assert ex["cosine_gap"] < 1e-15
+
+
+def test_ex_band_share_in_closed_form():
+    """ex-generative-modeling-band: 'the share of the steps is 4/pi arctan e^(B/2) - 1, whatever T; for a narrow band
+    about B/pi'; 'For B = 2 it is ...; counting ... gives ... with s = 0 and ... with the chapter's s = 0.008, which
+    stretches the schedule by 1 + s'; B = 1 and B = 4 likewise."""
+    assert c7.EX_BANDS == (1.0, 2.0, 4.0) and c7.NS_BAND == 2.0
+    ex = c7.exercise_band()
+    tol = 2 / (c7.NS_T - 1)  # the count over T - 1 steps can miss each end of the band by one step
+    for band, row in ex["rows"].items():
+        assert row["counted, s = 0"] == pytest.approx(row["closed form (s = 0)"], abs=tol), band
+        assert row["counted, s = 0.008"] == pytest.approx(1.008 * row["closed form (s = 0)"], abs=tol), band
+    assert ex["rows"][2.0]["counted, s = 0.008"] == c7.noise_summary()["cosine alpha-bar"]["band_frac"]
+    assert c7.band_fraction_closed_form(0.01) == pytest.approx(0.01 / np.pi, rel=1e-3)
+
+
+def test_ex_ema_variance_ratio():
+    """ex-generative-modeling-ema-variance: 'For independent iterates ... it is (1 - mu)/(1 + mu) = ...: the EMA
+    averages about (1 + mu)/(1 - mu) = ... independent iterates'; 'about 1/(1 + eta h/(1 - mu))'; 'At eta h = 0.1
+    the fraction is ... (simulated ...); at eta h = 0.01 ... (simulated ...): the EMA only halves the variance'."""
+    mu = c7.DIFF_EMA_DECAY
+    ex = c7.exercise_ema_variance()
+    rows = ex["rows"]
+    assert rows[1.0]["exact"] == pytest.approx((1 - mu) / (1 + mu), rel=1e-12)
+    assert (1 + mu) / (1 - mu) == pytest.approx(199)
+    for eh, row in rows.items():
+        # the simulation's relative standard error is about 0.5 to 1.7 %: five of them, and at most 5 %
+        assert row["simulated"] == pytest.approx(row["exact"], rel=min(5 * ex["rel_se"][eh], 0.05)), eh
+    for eh in (0.1, 0.01):  # the approximation for small eta h and 1 - mu
+        assert rows[eh]["1 / (1 + eta h / (1 - mu))"] == pytest.approx(rows[eh]["exact"], rel=0.05)
+    assert rows[0.01]["exact"] == pytest.approx(0.5, abs=1e-3)
+    # the closed form against a direct sum of the double series (truncated far beyond its decay)
+    j = np.arange(2000)  # the terms left out weigh at most about mu^2000 = 2e-9 of the sum
+    rho = 0.9
+    series = (1 - mu) ** 2 * np.sum(mu ** (j[:, None] + j[None, :]) * rho ** np.abs(j[:, None] - j[None, :]))
+    assert c7.ema_variance_ratio(mu, rho) == pytest.approx(series, rel=1e-7)

@@ -242,3 +242,98 @@ def test_only_eta_times_c_matters_when_everything_is_clipped(clip_runs):
     assert clip_runs["max_param_diff"] <= 1e-5 * clip_runs["param_scale"]
     small, large = (clip_runs[c] for c in c8.CLIP_NORMS)
     np.testing.assert_allclose(small.test_accuracy, large.test_accuracy, atol=1e-3)  # one test image = 1.8e-3
+
+
+# ---------------------------------------------------------------------------
+# Exercises (closed forms of the accountant; the SNR exercise reads the reporting runs)
+# ---------------------------------------------------------------------------
+
+
+def test_ex_gaussian_closed_form():
+    """ex-private-learning-closed-form: 'epsilon = T/(2 sigma^2) + sqrt(2TL)/sigma' at 'alpha* = 1 + sigma sqrt(2L/T)';
+    'the square-root term dominates while T < 8 sigma^2 L ...: ... steps'; 'delta = 1e-6 multiplies it by sqrt(ln 1e6 /
+    ln 1e5) = ...; in the linear regime it hardly changes it'; 'the closed form equals the numerical minimum ... and
+    lies above the accountant's epsilon ... by ... to ...'; 'The accountant's ratio ... falls from ... to ...'."""
+    assert c8.EX_GAUSS_SIGMA == 4.0 and c8.EX_DELTA_SMALL == 1e-6 and c8.DELTA == 1e-5
+    ex = c8.exercise_gaussian_closed_form()
+    t = ex["table"]
+    np.testing.assert_allclose(t["closed form"], t["numerical minimum"], rtol=1e-8)
+    assert np.all(t["closed form"] > t["accountant"])
+    sigma, big_l = c8.EX_GAUSS_SIGMA, np.log(1 / c8.DELTA)
+    cross = ex["crossover"]
+    assert cross == pytest.approx(8 * sigma**2 * big_l)
+    assert cross / (2 * sigma**2) == pytest.approx(np.sqrt(2 * cross * big_l) / sigma)  # the two terms are equal there
+    for steps in c8.EX_GAUSS_STEPS:  # the order: the argmin of the same conversion on a fine grid
+        alphas = 1 + np.geomspace(1e-3, 1e3, 200_001)
+        best = alphas[np.argmin(steps * alphas / (2 * sigma**2) + big_l / (alphas - 1))]
+        assert t.loc[steps, "its order"] == pytest.approx(best, rel=1e-3)
+    ratio = t["ratio at delta 1e-6"]
+    assert ex["sqrt_ratio"] == pytest.approx(np.sqrt(np.log(1e6) / np.log(1e5)))
+    small = [s for s in c8.EX_GAUSS_STEPS if s <= 100]  # well inside the square-root regime (cross ~ 1474)
+    assert np.all(np.abs(ratio.loc[small] - ex["sqrt_ratio"]) < 0.04)
+    assert np.all(np.diff(ratio.to_numpy()) < 0)
+    assert ratio.iloc[-1] < ex["sqrt_ratio"] - 0.05  # 'hardly changes it' in the linear regime
+
+
+def test_ex_order_two_exact_and_the_long_run():
+    """ex-private-learning-order-two: 'rho(2) = ln(1 + q^2 (e^(1/sigma^2) - 1))' matches the accountant 'to a relative
+    ...'; 'sampling divides the cost of a step by about 1/q^2'; 'kappa = ... and 4L/kappa = ... steps, beyond the
+    figure's last ... steps'; 'The accountant's slopes per decade ... climb from ... to ...; from ... steps on they
+    agree with the approximation to ..., and in the first decade ... to ...'."""
+    assert c8.EX_KAPPA_Q == 0.05 and c8.EX_KAPPA_SIGMA == 1.0 and c8.EX_LONG_STEPS[-1] == 10**7
+    ex = c8.exercise_order_two()
+    for (q, sigma), (closed, acct) in ex["order_two"].items():
+        assert closed == pytest.approx(acct, rel=1e-12), (q, sigma)
+    # 'about 1/q^2' for a large sigma: q = 0.2, sigma = 4 against the Gaussian mechanism's 1/sigma^2
+    assert (1 / 4.0**2) / ex["order_two"][(0.2, 4.0)][0] == pytest.approx(1 / 0.2**2, rel=0.05)
+    assert ex["order_two"][(1.0, 1.0)][0] == pytest.approx(1.0)  # q = 1: the Gaussian's 1/sigma^2
+    assert ex["crossover"] == pytest.approx(4 * np.log(1 / c8.DELTA) / ex["kappa"])
+    assert c8.CURVE_STEPS[-1] < ex["crossover"] < 10 * c8.CURVE_STEPS[-1]
+    slopes, approx = ex["slopes"], ex["approx_slopes"]
+    assert np.all(np.diff(slopes) > 0) and slopes[0] < 0.55 and slopes[-1] > 0.95
+    assert np.max(np.abs(slopes - approx)[1:]) < 0.025  # printed with two decimals as 0.02
+    assert np.abs(slopes - approx)[0] < 0.1
+
+
+def test_ex_halving_q_at_the_same_epochs():
+    """ex-private-learning-halve-q: 'halving q at the same epochs divides epsilon by about sqrt 2'; 'from epsilon = ... to
+    ... at q/2 and 2T, a factor ..., and up to ... at 2q and T/2; the approximation ... gives the factor ..., a little
+    more than sqrt 2 because of its linear term'."""
+    ex = c8.exercise_halve_q()
+    rows = ex["rows"]
+    assert len({round(r["epochs q T"], 9) for r in rows.values()}) == 1  # the same epochs
+    assert rows[c8.SAMPLE_RATE]["accountant"] == pytest.approx(c8.TARGET_EPS, rel=1e-6)
+    assert rows[c8.SAMPLE_RATE / 2]["accountant"] < rows[c8.SAMPLE_RATE]["accountant"] < rows[2 * c8.SAMPLE_RATE]["accountant"]
+    assert abs(ex["ratio"] - np.sqrt(2)) < 0.1
+    assert np.sqrt(2) < ex["approx_ratio"] and abs(ex["approx_ratio"] - ex["ratio"]) < 0.1
+
+
+def test_ex_tuning_cost():
+    """ex-private-learning-tuning-cost: 'The ... runs are ... steps'; 'They spend epsilon = ..., ... times the budget of one
+    run, more than the sqrt(runs) = ... that the sqrt T law predicts: ... the linear term ... catches up at 4L/kappa =
+    ... steps, and the curve has bent well before'; 'Keeping all of it within epsilon = 2 needs sigma = ...'."""
+    ex = c8.exercise_tuning_cost()
+    assert ex["runs"] == len(c8.PEAK_LRS) * len(c8.SCHEDULE_NAMES) * c8.N_SELECT_SEEDS + 1
+    assert ex["steps"] == ex["runs"] * c8.STEPS
+    assert ex["epsilon"] / c8.TARGET_EPS > ex["sqrt_runs"]
+    assert ex["steps"] < ex["crossover"]
+    # 'has bent': the local log-log slope at that many steps is well above 1/2
+    per_step = privacy.sampled_gaussian_rdp(c8.SAMPLE_RATE, ex["sigma"], 1)
+    e1, e2 = (privacy.rdp_to_epsilon(t * per_step, c8.DELTA)[0] for t in (ex["steps"], 2 * ex["steps"]))
+    assert np.log(e2 / e1) / np.log(2) > 0.6
+    assert ex["epsilon_all"] <= c8.TARGET_EPS and ex["epsilon_all"] == pytest.approx(c8.TARGET_EPS, rel=1e-6)
+    assert ex["sigma_all"] / ex["sigma"] > 10
+
+
+def test_ex_signal_to_noise_of_a_private_gradient(report):
+    """ex-private-learning-snr: 'Aligned ..., the ratio is ...; orthogonal ..., ... The runs measure ... at the first step
+    (the same in every run ...), so c ~ ...: ... almost unrelated directions'; 'Over the last ... steps the ratio is at
+    most ..., below the orthogonal reference'; '... % noise at the first step, and never less than ... %'."""
+    ex = c8.exercise_snr(report)
+    assert ex["first_clipped"] == 1.0  # 'every gradient is clipped at the first step'
+    assert ex["d"] == sum(v.shape[2:].numel() for v in report.params.values())
+    assert ex["first_spread"] <= 1e-12 * ex["first"]
+    assert ex["orthogonal"] < ex["first"] < ex["aligned"] / 10  # measured 0.0167 between 0.0095 and 0.48
+    assert 0 < ex["cosine"] < 0.05  # measured 0.015
+    assert ex["last_max"] < ex["orthogonal"]
+    assert ex["max"] >= ex["first"] and 100 / (1 + ex["max"]) > 90

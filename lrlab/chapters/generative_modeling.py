@@ -412,3 +412,256 @@ def diffusion_table(diff: dict):
             row[label] = f"{stats.mean_ci(diff[kind][arm]):.4f}"
         rows.append(row)
     return pd.DataFrame(rows).set_index("rate schedule")
+
+
+# ---------------------------------------------------------------------------
+# Exercises (ungraded; closed forms and small simulations)
+# ---------------------------------------------------------------------------
+EX_ALT_RATES = (0.1, 1.0, 1.9, 2.1, 2.5)  # equal rates of the alternating Dirac-GAN (linear loss, c = 1)
+EX_ALT_STEPS = 100
+EX_PEN_RATES = (0.05, DIRAC_LR, 0.2, 0.5)
+EX_PEN_GAMMAS = tuple(np.round(np.arange(1, 801) * 0.01, 2))  # gamma grid 0.01 .. 8
+EX_PEN_SIM = (1.0, 2.0, 8.0)  # penalties simulated at DIRAC_LR
+EX_EG_RATES = tuple(np.round(np.arange(1, 1201) * 0.001, 3))  # extragradient rates 0.001 .. 1.2
+EX_EG_SIM = (DIRAC_LR, 0.5, 1.1)
+EX_SHORT_T = (100, 1000)
+EX_BANDS = (1.0, NS_BAND, 4.0)
+EX_EMA_CURVATURE_RATES = (1.0, 0.1, 0.01)  # eta * h of the directions whose iterates the EMA averages
+EX_EMA_CHAINS = 4000
+EX_EMA_STEPS = 2000
+EX_EMA_SEED = 7
+
+
+def alternating_radius(ab):
+    r"""Closed-form spectral radius of the alternating map: 1 for :math:`0 < ab \le 4`, else
+    :math:`\bigl(ab - 2 + \sqrt{(ab-2)^2 - 4}\bigr)/2` (real eigenvalues with product 1).
+
+    >>> alternating_radius(1.0), round(alternating_radius(6.25), 6)
+    (1.0, 4.0)
+    """
+    ab = np.asarray(ab, dtype=np.float64)
+    x = ab - 2.0
+    out = np.where(ab <= 4.0, 1.0, (x + np.sqrt(np.maximum(x * x - 4.0, 0.0))) / 2.0)
+    return float(out) if out.ndim == 0 else out
+
+
+def exercise_alternating_limit() -> dict:
+    """ex-generative-modeling-alternating-limit: alternating play is bounded iff eta_G eta_D c^2 <= 4.
+
+    Returns
+    -------
+    dict
+        ``table`` (per rate of ``EX_ALT_RATES``: the closed-form and the numerical spectral radius of
+        the alternating map, the largest energy over ``EX_ALT_STEPS`` steps from the unit circle, and
+        for rates below 2 the largest energy the invariant allows, (1 + eta/2)/(1 - eta/2)),
+        ``growth`` (per rate: the measured per-step energy factor over the last half of the run),
+        ``largest`` and ``bound`` (per rate).
+    """
+    import pandas as pd
+
+    th0, ps0 = dirac_starts()
+    rows, growth, largest, bound = [], {}, {}, {}
+    for eta in EX_ALT_RATES:
+        th, ps = games.run_dirac_gan(th0, ps0, np.full(EX_ALT_STEPS, eta), method="alternating")
+        E = games.energy(th, ps)
+        half = EX_ALT_STEPS // 2
+        growth[eta] = float(np.exp(np.mean(np.log(E[-1] / E[half])) / (EX_ALT_STEPS - half)))
+        largest[eta] = float(E.max())
+        bound[eta] = (1 + eta / 2) / (1 - eta / 2) if eta < 2 else np.inf
+        rows.append({"eta": eta, "a b": eta * eta, "radius (closed form)": alternating_radius(eta * eta),
+                     "radius (eigenvalues)": games.spectral_radius(games.linear_map(eta, method="alternating")),
+                     "largest energy": largest[eta], "bound (1 + eta/2)/(1 - eta/2)": bound[eta]})
+    return {"table": pd.DataFrame(rows).set_index("eta"), "growth": growth, "largest": largest, "bound": bound}
+
+
+def exercise_penalty_gamma() -> dict:
+    """ex-generative-modeling-penalty-gamma: the penalty that converges fastest is gamma = 2 (critical damping).
+
+    Returns
+    -------
+    dict
+        ``table`` (per rate of ``EX_PEN_RATES``: the best gamma of ``EX_PEN_GAMMAS``, its spectral
+        radius, 1 - eta, and the radii at gamma = 1 and 8), ``best`` and ``radius`` (per rate),
+        ``energy_end`` (per penalty of ``EX_PEN_SIM``: mean energy after ``DIRAC_STEPS`` steps at
+        ``DIRAC_LR`` from the unit circle).
+    """
+    import pandas as pd
+
+    rows, best, radius = [], {}, {}
+    for eta in EX_PEN_RATES:
+        r = np.array([games.spectral_radius(games.linear_map(eta, gamma=g)) for g in EX_PEN_GAMMAS])
+        i = int(np.argmin(r))
+        best[eta], radius[eta] = EX_PEN_GAMMAS[i], float(r[i])
+        rows.append({"eta": eta, "best gamma": best[eta], "its radius": radius[eta], "1 - eta": 1 - eta,
+                     "radius at gamma = 1": games.spectral_radius(games.linear_map(eta, gamma=1.0)),
+                     "radius at gamma = 8": games.spectral_radius(games.linear_map(eta, gamma=8.0))})
+    th0, ps0 = dirac_starts()
+    energy_end = {}
+    for g in EX_PEN_SIM:
+        th, ps = games.run_dirac_gan(th0, ps0, np.full(DIRAC_STEPS, DIRAC_LR), gamma=g)
+        energy_end[g] = float(games.energy(th[-1], ps[-1]).mean())
+    return {"table": pd.DataFrame(rows).set_index("eta"), "best": best, "radius": radius, "energy_end": energy_end}
+
+
+def extragradient_map(lr) -> np.ndarray:
+    """The 2x2 matrix of one extragradient step of the linear Dirac-GAN (equal rates): the images of the two unit vectors.
+
+    >>> extragradient_map(0.5).tolist()
+    [[0.75, -0.5], [0.5, 0.75]]
+    """
+    th, ps = games.extragradient_step(np.array([1.0, 0.0]), np.array([0.0, 1.0]), lr)
+    return np.stack([th, ps])
+
+
+def exercise_extragradient() -> dict:
+    """ex-generative-modeling-extragradient: extrapolation shrinks the energy by 1 - eta^2 + eta^4 per step.
+
+    Returns
+    -------
+    dict
+        ``best_rate`` and ``best_factor`` (the rate of ``EX_EG_RATES`` with the smallest squared spectral
+        radius, and that factor), ``max_gap`` (largest gap between the squared radius and
+        1 - eta^2 + eta^4 over the grid), ``stable_max`` (largest rate of the grid with factor < 1),
+        ``table`` (per rate of ``EX_EG_SIM``: closed form and measured per-step factor over
+        ``DIRAC_STEPS`` steps from the unit circle, and the final mean energy), ``factor_sim``.
+    """
+    import pandas as pd
+
+    rates = np.asarray(EX_EG_RATES)
+    factor = np.array([games.spectral_radius(extragradient_map(r)) ** 2 for r in rates])
+    closed = 1 - rates**2 + rates**4
+    i = int(np.argmin(factor))
+    th0, ps0 = dirac_starts()
+    rows, factor_sim = [], {}
+    for eta in EX_EG_SIM:
+        th, ps = th0, ps0
+        E0 = games.energy(th, ps)
+        for _ in range(DIRAC_STEPS):
+            th, ps = games.extragradient_step(th, ps, eta)
+        E = games.energy(th, ps)
+        factor_sim[eta] = float(np.exp(np.mean(np.log(E / E0)) / DIRAC_STEPS))
+        rows.append({"eta": eta, "1 - eta^2 + eta^4": 1 - eta**2 + eta**4, "measured factor per step": factor_sim[eta],
+                     f"energy after {DIRAC_STEPS} steps": float(E.mean())})
+    return {"best_rate": float(rates[i]), "best_factor": float(factor[i]), "max_gap": float(np.max(np.abs(factor - closed))),
+            "stable_max": float(rates[factor < 1].max()), "table": pd.DataFrame(rows).set_index("eta"),
+            "factor_sim": factor_sim}
+
+
+def exercise_short_chain() -> dict:
+    r"""ex-generative-modeling-short-chain: the linear-beta schedule is defined per step, the cosine one in t/T.
+
+    Returns
+    -------
+    dict
+        ``table`` (per T of ``EX_SHORT_T``: the linear schedule's :math:`\bar\alpha_T`, its approximation
+        :math:`e^{-T(\beta_1 + \beta_T)/2}` and log SNR at T, the same for betas scaled by 1000/T ("scaled"), and
+        the cosine schedule's :math:`\bar\alpha_{T/2}`), ``alpha_bar_T`` and ``approx``, ``scaled`` (per T),
+        ``cosine_gap`` (largest difference between the cosine schedule at T = 100 and at T = 1000 on
+        the same fractions t/T).
+    """
+    import pandas as pd
+
+    rows, ab_T, approx, scaled = [], {}, {}, {}
+    for T in EX_SHORT_T:
+        ab_T[T] = diffusion.linear_alpha_bar(T, T)
+        approx[T] = float(np.exp(-T * (1e-4 + 0.02) / 2))
+        k = 1000 / T
+        scaled[T] = diffusion.linear_alpha_bar(T, T, beta_start=1e-4 * k, beta_end=0.02 * k)
+        rows.append({"T": T, "linear alpha_bar_T": ab_T[T], "its approximation": approx[T],
+                     "linear log SNR(T)": diffusion.log_snr(ab_T[T]),
+                     "scaled alpha_bar_T": scaled[T], "scaled log SNR(T)": diffusion.log_snr(scaled[T]),
+                     "cosine alpha_bar(T/2)": diffusion.cosine_alpha_bar(T // 2, T)})
+    short, long_ = EX_SHORT_T
+    t = np.arange(short + 1)
+    gap = float(np.max(np.abs(diffusion.cosine_alpha_bar(t, short) - diffusion.cosine_alpha_bar(t * (long_ // short), long_))))
+    return {"table": pd.DataFrame(rows).set_index("T"), "alpha_bar_T": ab_T, "approx": approx, "scaled": scaled,
+            "cosine_gap": gap}
+
+
+def band_fraction_closed_form(band):
+    r"""Fraction of the cosine schedule's steps (offset :math:`s = 0`) with :math:`|\log\mathrm{SNR}| \le B`:
+    :math:`\frac4\pi\arctan e^{B/2} - 1`.
+
+    >>> round(band_fraction_closed_form(0.0), 12)
+    0.0
+    """
+    return float(4 / np.pi * np.arctan(np.exp(np.asarray(band, dtype=np.float64) / 2)) - 1)
+
+
+def exercise_band() -> dict:
+    """ex-generative-modeling-band: the share of the cosine schedule's steps in a log-SNR band, in closed form.
+
+    Returns
+    -------
+    dict
+        ``table`` and ``rows`` (per band of ``EX_BANDS``: the closed form, the counted fraction of the
+        steps 1..NS_T-1 with s = 0, and with the chapter's s = 0.008).
+    """
+    import pandas as pd
+
+    t = np.arange(NS_T + 1)
+    rows = {}
+    for band in EX_BANDS:
+        counted = {}
+        for s in (0.0, 0.008):
+            ls = diffusion.log_snr(diffusion.cosine_alpha_bar(t, NS_T, s=s)[1:NS_T])
+            counted[s] = float(np.mean(np.abs(ls) <= band))
+        rows[band] = {"closed form (s = 0)": band_fraction_closed_form(band), "counted, s = 0": counted[0.0],
+                      "counted, s = 0.008": counted[0.008]}
+    table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("band B")
+    return {"table": table, "rows": rows}
+
+
+def ema_variance_ratio(decay, contraction):
+    r"""Stationary variance of the EMA (decay :math:`\mu`) of an AR(1) sequence :math:`w_{t+1} = \rho w_t + \xi_t`,
+    over the variance of :math:`w`: :math:`\frac{(1-\mu)(1+\mu\rho)}{(1+\mu)(1-\mu\rho)}`.
+
+    >>> round(ema_variance_ratio(0.99, 0.0), 6)    # independent iterates: (1 - mu) / (1 + mu)
+    0.005025
+    """
+    mu, rho = float(decay), np.asarray(contraction, dtype=np.float64)
+    out = (1 - mu) * (1 + mu * rho) / ((1 + mu) * (1 - mu * rho))
+    return float(out) if out.ndim == 0 else out
+
+
+def exercise_ema_variance() -> dict:
+    r"""ex-generative-modeling-ema-variance: how much of SGD's fluctuation an EMA of the weights removes.
+
+    SGD at a constant rate on a quadratic of curvature :math:`h` fluctuates as
+    :math:`w_{t+1} = (1-\eta h) w_t - \eta\xi_t`; ``EX_EMA_CHAINS`` independent chains per value of
+    :math:`\eta h` start at the stationary law, with the EMA (:func:`lrlab.diffusion.ema_update`,
+    ``DIFF_EMA_DECAY``) started at the iterate, run ``EX_EMA_STEPS`` steps; the EMA's variance is
+    averaged over the chains and the second half of the steps.
+
+    Returns
+    -------
+    dict
+        ``table`` and ``rows`` (per :math:`\eta h` of ``EX_EMA_CURVATURE_RATES``: the exact ratio,
+        its approximation :math:`1/(1 + \eta h/(1-\mu))`, the simulated ratio), ``rel_se`` (the
+        simulated ratios' relative standard error, from the spread over 10 groups of chains).
+    """
+    import pandas as pd
+
+    mu = DIFF_EMA_DECAY
+    rho = 1 - np.asarray(EX_EMA_CURVATURE_RATES, dtype=np.float64)[:, None]  # (rates, 1)
+    var_w = 1 / (1 - rho**2)  # stationary variance with unit noise (the scale eta cancels in the ratio)
+    rng = np.random.default_rng(EX_EMA_SEED)
+    w = rng.normal(size=(len(EX_EMA_CURVATURE_RATES), EX_EMA_CHAINS)) * np.sqrt(var_w)
+    ema = w.copy()
+    acc = np.zeros_like(w)
+    start = EX_EMA_STEPS // 2
+    for step in range(EX_EMA_STEPS):
+        w = rho * w + rng.normal(size=w.shape)
+        ema = diffusion.ema_update(ema, w, mu)
+        if step >= start:
+            acc += ema**2
+    per_chain = acc / (EX_EMA_STEPS - start) / var_w  # (rates, chains)
+    groups = per_chain.reshape(len(EX_EMA_CURVATURE_RATES), 10, -1).mean(axis=2)
+    sim = groups.mean(axis=1)
+    rel_se = groups.std(axis=1, ddof=1) / np.sqrt(10) / sim
+    rows = {}
+    for k, eh in enumerate(EX_EMA_CURVATURE_RATES):
+        rows[eh] = {"exact": ema_variance_ratio(mu, 1 - eh), "1 / (1 + eta h / (1 - mu))": 1 / (1 + eh / (1 - mu)),
+                    "simulated": float(sim[k])}
+    table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("eta h")
+    return {"table": table, "rows": rows, "rel_se": {eh: float(v) for eh, v in zip(EX_EMA_CURVATURE_RATES, rel_se)}}

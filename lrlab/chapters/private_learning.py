@@ -399,3 +399,195 @@ def clipping_experiment(device=None, n_seeds: int = CLIP_SEEDS) -> dict:
     runs["param_scale"] = scale
     runs["min_clip_fraction"] = float(min(runs[c].clip_fraction.min() for c in CLIP_NORMS))
     return runs
+
+
+# ---------------------------------------------------------------------------
+# Exercises (ungraded; closed forms of the accountant, and the chapter's own runs)
+# ---------------------------------------------------------------------------
+EX_GAUSS_SIGMA = 4.0                      # the Gaussian mechanism (q = 1) of the closed-form exercise
+EX_GAUSS_STEPS = (1, 10, 100, 1000, 10_000)
+EX_DELTA_SMALL = 1e-6                     # "change delta and predict"
+EX_KAPPA_Q, EX_KAPPA_SIGMA = CURVE_Q, 1.0  # the sampled mechanism whose long-run growth is predicted
+EX_LONG_STEPS = tuple(int(10**k) for k in range(2, 8))  # 100 .. 10^7 steps, one per decade
+EX_SNR_LAST = 50                          # steps at the end of the runs over which the ratio is averaged
+EX_ORDER_TWO = ((0.001, 0.6), (0.05, 1.0), (0.05, 2.0), (0.2, 4.0), (1.0, 1.0))  # (q, sigma) checked at alpha = 2
+
+
+def gaussian_epsilon_closed_form(noise_multiplier, steps, delta) -> tuple[float, float]:
+    r""":math:`\min_{\alpha>1}\bigl[T\alpha/(2\sigma^2) + \ln(1/\delta)/(\alpha-1)\bigr]` in closed form, and its order.
+
+    :math:`\varepsilon = T/(2\sigma^2) + \sqrt{2T\ln(1/\delta)}/\sigma` at
+    :math:`\alpha^* = 1 + \sigma\sqrt{2\ln(1/\delta)/T}` (Mironov 2017's conversion, looser than
+    the one :func:`lrlab.privacy.rdp_to_epsilon` uses).
+
+    >>> eps, order = gaussian_epsilon_closed_form(1.0, 2, float(np.exp(-1)))
+    >>> round(eps, 12), round(order, 12)
+    (3.0, 2.0)
+    """
+    t, big_l = float(steps), float(np.log(1 / delta))
+    sigma = float(noise_multiplier)
+    return float(t / (2 * sigma**2) + np.sqrt(2 * t * big_l) / sigma), float(1 + sigma * np.sqrt(2 * big_l / t))
+
+
+def exercise_gaussian_closed_form() -> dict:
+    """ex-private-learning-closed-form: the Gaussian mechanism's epsilon by hand, against a numerical minimum and the accountant.
+
+    Returns
+    -------
+    dict
+        ``table`` and ``rows`` (per T of ``EX_GAUSS_STEPS`` at ``EX_GAUSS_SIGMA``, q = 1: the closed
+        form and its order, the same conversion minimised on a fine grid of orders, the accountant's
+        epsilon, and the accountant's epsilon at ``EX_DELTA_SMALL`` over that at ``DELTA``),
+        ``crossover`` (8 sigma^2 ln(1/delta): the T where the linear term overtakes the square root),
+        ``sqrt_ratio`` (sqrt(ln(1/EX_DELTA_SMALL) / ln(1/DELTA)): the predicted ratio while the
+        square root dominates).
+    """
+    import pandas as pd
+
+    sigma, big_l = EX_GAUSS_SIGMA, np.log(1 / DELTA)
+    fine = 1 + np.geomspace(1e-4, 1e4, 400_001)
+    rows = {}
+    for t in EX_GAUSS_STEPS:
+        closed, order = gaussian_epsilon_closed_form(sigma, t, DELTA)
+        numeric = float(np.min(t * fine / (2 * sigma**2) + big_l / (fine - 1)))
+        eps = privacy.epsilon(1.0, sigma, t, DELTA)
+        rows[t] = {"closed form": closed, "its order": order, "numerical minimum": numeric, "accountant": eps,
+                   "ratio at delta 1e-6": privacy.epsilon(1.0, sigma, t, EX_DELTA_SMALL) / eps}
+    table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("steps T")
+    return {"table": table, "rows": rows, "crossover": 8 * sigma**2 * big_l,
+            "sqrt_ratio": float(np.sqrt(np.log(1 / EX_DELTA_SMALL) / big_l))}
+
+
+def order_two_kappa(q, noise_multiplier) -> float:
+    r"""RDP per step and per unit order of the sampled Gaussian to second order in q: :math:`\kappa = q^2(e^{1/\sigma^2} - 1)/2`.
+
+    At :math:`\alpha = 2` the binomial sum has three terms and
+    :math:`A_2 = 1 + q^2(e^{1/\sigma^2} - 1)` exactly, so :math:`\rho(2) = \ln(1 + 2\kappa)`.
+
+    >>> round(order_two_kappa(1.0, 1.0), 12) == round((np.e - 1) / 2, 12)
+    True
+    """
+    return float(q**2 * np.expm1(1 / noise_multiplier**2) / 2)
+
+
+def exercise_order_two() -> dict:
+    r"""ex-private-learning-order-two: the exact order-2 RDP, and where epsilon leaves the square-root law.
+
+    Returns
+    -------
+    dict
+        ``order_two`` (per (q, sigma) of ``EX_ORDER_TWO``: ``(ln(1 + 2 kappa), accountant's rho(2))``),
+        ``kappa`` and ``crossover`` (4 ln(1/delta) / kappa for ``EX_KAPPA_Q``, ``EX_KAPPA_SIGMA``),
+        ``table`` (per decade of ``EX_LONG_STEPS``: the accountant's epsilon and best order, the
+        log-log slope to the next decade, and the slope of the approximation
+        :math:`T\kappa + 2\sqrt{T\kappa\ln(1/\delta)}` at the decade's geometric middle),
+        ``slopes``, ``approx_slopes``, ``middles``.
+    """
+    import pandas as pd
+
+    order_two = {}
+    for q, sigma in EX_ORDER_TWO:
+        order_two[(q, sigma)] = (float(np.log1p(2 * order_two_kappa(q, sigma))),
+                                 float(privacy.sampled_gaussian_rdp(q, sigma, 1, orders=[2])[0]))
+    kappa = order_two_kappa(EX_KAPPA_Q, EX_KAPPA_SIGMA)
+    big_l = np.log(1 / DELTA)
+    per_step = privacy.sampled_gaussian_rdp(EX_KAPPA_Q, EX_KAPPA_SIGMA, 1)
+    steps = np.asarray(EX_LONG_STEPS, dtype=np.float64)
+    eps_order = [privacy.rdp_to_epsilon(t * per_step, DELTA) for t in EX_LONG_STEPS]
+    eps = np.array([e for e, _ in eps_order])
+    slopes = np.diff(np.log(eps)) / np.diff(np.log(steps))
+    middles = np.sqrt(steps[:-1] * steps[1:])
+    x = middles * kappa
+    approx_slopes = (x + np.sqrt(x * big_l)) / (x + 2 * np.sqrt(x * big_l))  # d ln eps / d ln T
+    rows = {int(t): {"epsilon": e, "best order": a,
+                     "slope to next decade": float(slopes[i]) if i < len(slopes) else np.nan,
+                     "predicted slope": float(approx_slopes[i]) if i < len(slopes) else np.nan}
+            for i, (t, (e, a)) in enumerate(zip(EX_LONG_STEPS, eps_order))}
+    table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("steps T")
+    return {"order_two": order_two, "kappa": kappa, "crossover": 4 * big_l / kappa, "table": table,
+            "slopes": slopes, "approx_slopes": approx_slopes, "middles": middles}
+
+
+def exercise_halve_q() -> dict:
+    """ex-private-learning-halve-q: the same epochs with half (or twice) the sampling rate, at the chapter's sigma.
+
+    Returns
+    -------
+    dict
+        ``table`` and ``rows`` (per sampling rate q/2, q, 2q with T scaled to keep the epochs
+        q T: the accountant's epsilon and the approximation T kappa + 2 sqrt(T kappa ln(1/delta))),
+        ``ratio`` (epsilon at q over epsilon at q/2) and ``approx_ratio``.
+    """
+    import pandas as pd
+
+    sigma, big_l = noise_multiplier(), np.log(1 / DELTA)
+    rows = {}
+    for factor in (0.5, 1.0, 2.0):
+        q, t = SAMPLE_RATE * factor, int(round(STEPS / factor))
+        tk = t * order_two_kappa(q, sigma)
+        rows[q] = {"steps T": t, "epochs q T": q * t, "accountant": privacy.epsilon(q, sigma, t, DELTA),
+                   "approximation": tk + 2 * np.sqrt(tk * big_l)}
+    table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("sampling rate q")
+    half, full = rows[SAMPLE_RATE / 2], rows[SAMPLE_RATE]
+    key = "approximation"
+    return {"table": table, "rows": rows, "ratio": full["accountant"] / half["accountant"],
+            "approx_ratio": full[key] / half[key]}
+
+
+def exercise_tuning_cost() -> dict:
+    """ex-private-learning-tuning-cost: the privacy of the chapter's peak-rate selection, had it trained on private data.
+
+    Every selection run (``len(PEAK_LRS) x len(SCHEDULE_NAMES) x N_SELECT_SEEDS``) and one final run are
+    DP-SGD runs of ``STEPS`` steps on the same examples at the chapter's sigma; RDP adds over all their steps.
+
+    Returns
+    -------
+    dict
+        ``runs``, ``steps``, ``epsilon`` (all runs together, at ``DELTA``), ``sqrt_runs`` (the factor
+        the square-root law would predict), ``sigma`` (the chapter's) and ``sigma_all`` (the noise that
+        keeps all the runs within ``TARGET_EPS``), ``epsilon_all`` (what it spends), ``crossover``
+        (4 ln(1/delta) / kappa at the chapter's q and sigma: where the linear growth takes over).
+    """
+    runs = len(PEAK_LRS) * len(SCHEDULE_NAMES) * N_SELECT_SEEDS + 1
+    steps = runs * STEPS
+    sigma = noise_multiplier()
+    sigma_all = privacy.noise_for_epsilon(TARGET_EPS, DELTA, SAMPLE_RATE, steps)
+    return {"runs": runs, "steps": steps, "epsilon": privacy.epsilon(SAMPLE_RATE, sigma, steps, DELTA),
+            "sqrt_runs": float(np.sqrt(runs)), "sigma": sigma, "sigma_all": sigma_all,
+            "epsilon_all": privacy.epsilon(SAMPLE_RATE, sigma_all, steps, DELTA),
+            "crossover": 4 * np.log(1 / DELTA) / order_two_kappa(SAMPLE_RATE, sigma)}
+
+
+def exercise_snr(run) -> dict:
+    r"""ex-private-learning-snr: the signal-to-noise ratio of DP-SGD's gradient against two reference points.
+
+    With :math:`d` parameters the noise has :math:`\mathbb E\lVert\xi\rVert^2 = d\sigma^2C^2`; a batch
+    of :math:`qN` gradients clipped to norm :math:`C` sums to :math:`(qN)^2C^2` if they are aligned
+    and :math:`qN\,C^2` if they are orthogonal.
+
+    Parameters
+    ----------
+    run : lrlab.dp_sgd.DPRun
+        The reporting runs of section 3 (:func:`report_experiment`).
+
+    Returns
+    -------
+    dict
+        ``d``, ``batch`` (qN), ``aligned`` and ``orthogonal`` (the two reference ratios), ``first`` (the measured ratio at
+        step 0, the same for every configuration: they share their initialization and first batch),
+        ``first_clipped`` (the smallest fraction clipped at step 0), ``cosine`` (the mean cosine between
+        two clipped gradients of a batch at step 0 that ``first`` implies), ``last_max`` (largest mean
+        over the last ``EX_SNR_LAST`` steps of a configuration's ratio), ``max`` (largest ratio of any
+        configuration at any step), ``first_spread`` (largest minus smallest ratio at step 0 over the
+        configurations).
+    """
+    d = int(sum(v.shape[2:].numel() for v in run.params.values()))
+    sigma, n = noise_multiplier(), SAMPLE_RATE * len(data().y_train)
+    noise = d * sigma**2
+    first = float(np.mean(run.signal_to_noise[:, 0]))
+    return {"d": d, "batch": n, "aligned": n**2 / noise, "orthogonal": n / noise, "first": first,
+            "first_clipped": float(run.clip_fraction[:, 0].min()),
+            "cosine": (first * noise / n - 1) / (n - 1),
+            "last_max": float(run.signal_to_noise[:, -EX_SNR_LAST:].mean(axis=1).max()),
+            "max": float(np.max(run.signal_to_noise)),
+            "first_spread": float(np.ptp(run.signal_to_noise[:, 0]))}
