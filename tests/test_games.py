@@ -123,3 +123,34 @@ def test_f_prime_values():
 def test_bad_arguments_raise_naming_them(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+@pytest.mark.parametrize("lr", [0.1, 1 / np.sqrt(2), 1.1])
+def test_extragradient_energy_shrinks_by_the_closed_form_factor_every_step(lr):
+    """Linear f, equal rates: E' = (1 - eta^2 + eta^4) E exactly, from every start (grows again for eta > 1)."""
+    th, ps = _circle()
+    E = [games.energy(th, ps)]
+    for _ in range(50):
+        th, ps = games.extragradient_step(th, ps, lr)
+        E.append(games.energy(th, ps))
+    E = np.array(E)
+    np.testing.assert_allclose(E[1:] / E[:-1], 1 - lr**2 + lr**4, rtol=1e-12)
+
+
+def test_extragradient_ttur_weighted_energy_and_the_definition():
+    """Two rates: the weighted energy shrinks by (1 - ab)^2 + ab; softplus: the look-ahead step written out by hand."""
+    g, d = 0.3, 0.6
+    th, ps = _circle()
+    th2, ps2 = games.extragradient_step(th, ps, g, d)
+    ratio = games.weighted_energy(th2, ps2, g, d) / games.weighted_energy(th, ps, g, d)
+    np.testing.assert_allclose(ratio, (1 - g * d) ** 2 + g * d, rtol=1e-12)
+    # softplus with a penalty: z' = z - eta v(z_half), v from the game's gradients at the look-ahead point
+    th, ps, lr, gamma = 0.7, -1.3, 0.4, 0.5
+    fp = games.f_prime(th * ps, "softplus")
+    th_h, ps_h = th - lr * ps * fp, ps + lr * (th * fp - gamma * ps)
+    fp_h = games.f_prime(th_h * ps_h, "softplus")
+    want = (th - lr * ps_h * fp_h, ps + lr * (th_h * fp_h - gamma * ps_h))
+    got = games.extragradient_step(th, ps, lr, f="softplus", gamma=gamma)
+    np.testing.assert_allclose(np.array(got, dtype=float), np.array(want, dtype=float), rtol=1e-13)
+    with pytest.raises(ValueError, match="lr_g"):
+        games.extragradient_step(1.0, 1.0, -0.1)
