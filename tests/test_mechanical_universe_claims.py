@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import lrlab.chapters.mechanical_universe as ch
-from lrlab.damping import critical_rate, damping_regime, polyak_optimal
-from lrlab.momentum import stationary_moments
+from lrlab.damping import characteristic_roots, critical_rate, damping_regime, polyak_optimal
+from lrlab.momentum import run_momentum, stationary_moments
 from lrlab.stats import bonferroni_z
 
 
@@ -353,3 +353,105 @@ def test_restart_temperatures():
     t_peak = ch.RESTART_PEAK * ch.RESTART_NOISE**2 / (2 * (1 - ch.RESTART_BETA))
     assert 2 < well.barrier_height / t_peak < 6
     assert well.barrier_height / (t_peak * ch.RESTART_MIN / ch.RESTART_PEAK) > 100
+
+
+# ---------------------------------------------------------------------------
+# Exercises (their folded solutions)
+# ---------------------------------------------------------------------------
+
+
+def test_exercise_keep_friction():
+    """ex-mechanical-universe-keep-friction: 'Halving eta at the same beta multiplies it by sqrt 2, to [1.414] ...
+    beta' = [0.9293]'; 'The largest gap to the original oscillator is [0.0414] for the original run, [0.0292] for
+    beta' (smaller by a factor [1.420], close to sqrt 2) and [0.160] for the run that kept beta = 0.9.'"""
+    table = ch.exercise_keep_friction().set_index("run")
+    orig, naive, kept = (table.loc[r] for r in ("original", "half rate, same beta", "half rate, same gamma"))
+    assert orig.gamma == pytest.approx(1.0)
+    assert naive.gamma == pytest.approx(np.sqrt(2) * orig.gamma, rel=1e-12)
+    assert kept.gamma == pytest.approx(orig.gamma, rel=1e-12)
+    assert kept.beta == pytest.approx(1 - (1 - ch.KF_BETA) / np.sqrt(2), rel=1e-12)
+    assert kept.max_gap < orig.max_gap < naive.max_gap
+    assert orig.max_gap / kept.max_gap == pytest.approx(np.sqrt(2), rel=0.02)
+    assert naive.max_gap > 3 * orig.max_gap
+    # the oscillator: a heavy ball at a tiny rate (tau step 1e-3) follows it
+    th, _ = run_momentum(ch.quadratic_grad(), 1.0, 1e-6, 2000, 1 - ch.GAMMA * 1e-3)
+    np.testing.assert_allclose(th, ch.damped_oscillator(np.arange(2001) * 1e-3, ch.GAMMA), atol=2e-3)
+
+
+def test_exercise_lyapunov_condition_is_sharp_on_the_bowl():
+    """ex-mechanical-universe-lyapunov-sharp: 'For every beta the first rise comes at most a relative [3.2e-06] above
+    2(1-beta), the width of the bisection's bracket, and the one-step formula matches the runs to [6e-16] of V.'"""
+    table = ch.exercise_lyapunov_sharp()
+    assert list(table.beta) == list(ch.LS_BETAS)
+    assert (table.excess >= 0).all() and (table.excess < 10 * ch.LS_RTOL).all()
+    assert (table.identity_error < 1e-12).all()
+    for beta in ch.LS_BETAS:
+        bound = 2 * (1 - beta) / ch.H
+        assert not ch.lyapunov_rises(bound, beta), "section 2's proof: no rise at the bound"
+        assert all(ch.lyapunov_rises(f * bound, beta) for f in (1.001, 1.01, 1.05)), "rises just above it"
+        assert not any(ch.lyapunov_rises(f * bound, beta) for f in np.linspace(0.05, 0.999, 12))
+
+
+@pytest.mark.slow
+def test_exercise_hot_rate():
+    """ex-mechanical-universe-hot-rate: 'The formula gives T = [1.0] for both ... the potential temperature is [1.5]
+    and the kinetic one [2.0]'; 'the measured temperatures ... within [0.4] standard errors of the exact values (the
+    Bonferroni threshold ... is [3.48]) and at least [331] standard errors from the formula.'"""
+    hot = ch.exercise_hot_rate(device="cpu").set_index("temperature")
+    assert ch.HOT_LR * ch.H < 2 * (1 + ch.HOT_BETA)
+    assert hot.formula.tolist() == pytest.approx([1.0, 1.0])
+    assert hot.loc["potential", "exact"] == pytest.approx(1.5, rel=1e-12)
+    assert hot.loc["kinetic", "exact"] == pytest.approx(2.0, rel=1e-12)
+    assert hot.z_crit.iloc[0] == pytest.approx(bonferroni_z(2, ch.FALSE_ALARM))
+    assert (hot.z_exact.abs() < hot.z_crit).all()
+    assert (hot.z_formula.abs() > 10 * hot.z_crit).all()
+
+
+def test_exercise_swing_period():
+    """ex-mechanical-universe-swing-period: 'phi = [0.0980] rad per step, a period of [64.1] steps ... about
+    T phi / pi = [9.36] times'; 'The run crosses zero [9] times, as counted in section 5'; omega sqrt(eta) is [1.2] %
+    below phi."""
+    swing = ch.exercise_swing_period()
+    roots = characteristic_roots(swing.lr, swing.beta, ch.H)
+    assert np.abs(roots) == pytest.approx(np.sqrt(swing.beta), rel=1e-12)
+    assert abs(np.angle(roots[0])) == pytest.approx(swing.phi, rel=1e-12)
+    assert swing.period == pytest.approx(2 * np.pi / swing.phi)
+    assert abs(swing.measured_crossings - swing.predicted_crossings) < 1
+    table, _ = ch.damping_runs()
+    assert swing.measured_crossings == table.set_index("regime").loc["underdamped", "sign_changes"]
+    assert 0 < 1 - swing.phi_continuous / swing.phi < 0.02
+
+
+def test_exercise_nesterov_critical_momentum():
+    """ex-mechanical-universe-nesterov: 'beta_N = (1 - sqrt(eta h))^2 / (1 - eta h) ... r = 1 - sqrt(eta h)';
+    '[0.8182] against [0.81] at eta h = 0.01'; 'The measured rates are within [0.71] % of 1 - sqrt(eta h), slightly
+    slow ..., and the runs cross zero [0] times. Heavy ball with the same momentum beta_N would be under-damped'."""
+    # the run is Nesterov's method: theta_{t+1} = (1 - eta h)((1 + beta) theta_t - beta theta_{t-1}) on the bowl
+    th = ch.run_nesterov(ch.quadratic_grad(), 1.0, 0.1, 20, 0.7)
+    q = 0.9
+    np.testing.assert_allclose(th[2:], q * (1.7 * th[1:-1] - 0.7 * th[:-2]), rtol=1e-12)
+    assert th[1] == pytest.approx(q)
+    table = ch.exercise_nesterov()
+    assert len(table) == 3
+    np.testing.assert_allclose(table.beta_nesterov, table.beta_heavy_ball / (1 - table.eta_h), rtol=1e-12)
+    assert (table.discriminant.abs() < 1e-12).all()
+    np.testing.assert_allclose(table.predicted, 1 - np.sqrt(table.eta_h), rtol=1e-12)
+    assert (table.rel_error > 0).all() and (table.rel_error < 0.01).all()
+    assert (table.sign_changes == 0).all()
+    assert (table.heavy_ball_regime == "underdamped").all()
+    assert table.beta_nesterov.iloc[1] == pytest.approx(0.81 / 0.99)
+
+
+def test_exercise_misjudged_mu():
+    """ex-mechanical-universe-misjudged-mu: 'sqrt 10 ~ 3.16 times more steps' (too small), '2 sqrt 10 ~ 6.3 times'
+    (too large); 'The worst rates give [3.17] ... and [6.17] ..., and the fitted rates of the runs are within [0.2] %
+    of the worst root modulus. Overestimating mu costs about twice as much as underestimating it'."""
+    table = ch.exercise_misjudged_mu().set_index("factor")
+    right, small, large = table.loc[1.0], table.loc[0.1], table.loc[10.0]
+    assert right.slowdown == pytest.approx(1.0)
+    assert right.regime_at_mu == "critical"
+    assert small.regime_at_mu == "underdamped" and large.regime_at_mu == "overdamped"
+    assert small.slowdown == pytest.approx(np.sqrt(10), rel=0.05)
+    assert large.slowdown == pytest.approx(2 * np.sqrt(10), rel=0.05)
+    assert 1.7 < large.slowdown / small.slowdown < 2.3
+    np.testing.assert_allclose(table.measured, table.worst_rate, rtol=0.005)

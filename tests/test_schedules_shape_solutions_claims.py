@@ -372,3 +372,122 @@ def test_every_figure_has_alt_text_and_a_name():
     for block in blocks:
         assert re.search(r"^:alt: \S.{40,}", block, flags=re.M), block[:80]
         assert re.search(r"^:name: fig-", block, flags=re.M)
+
+
+# ---------------------------------------------------------------------------
+# Exercises (their folded solutions)
+# ---------------------------------------------------------------------------
+
+
+def test_variance_at_is_the_variance_ode():
+    """The exercises' ``c4.variance_at`` 'evaluates the variance ODE of lrlab.sde.variance_ode at chosen steps'."""
+    rates = c4.cosine_schedule(0.05, 3000, min_lr=0.001)(np.arange(3000))
+    for h in c4.SDE_H:
+        full = sde.variance_ode(rates, h=h, sigma2=2.0, batch_size=4, v0=0.3)
+        steps = np.array([0, 1, 17, 1500, 2999, 3000])
+        np.testing.assert_allclose(c4.variance_at(rates, steps, h=h, sigma2=2.0, batch_size=4, v0=0.3), full[steps],
+                                   rtol=1e-12)
+
+
+def test_exercise_inverse_time():
+    """ex-schedules-shape-solutions-inverse-time: 'After 10^5 steps the lag is [0.1111] for eps0 = 0.1 (the fixed
+    point is 1/9 = 0.1111, the formula says 0.1) and [0.9995] for eps0 = 0.5, where the formula is off by a factor of
+    2. For eps0 = 1.5 it keeps growing, from [22.3] at 10^4 steps to [51.5] at 10^5: the lag minus the offset ... = -3
+    grew by a factor [2.1535], and x^(1/3) predicts [2.1534].'"""
+    table = c4.exercise_inverse_time().set_index("k")
+    np.testing.assert_allclose(table.eps_formula, np.array(c4.IT_KS) / (2 * c4.SDE_H[0] * c4.SDE_PEAK_LR))
+    small, mid, big = (table.loc[k] for k in c4.IT_KS)
+    assert small.eps_formula == pytest.approx(0.1) and mid.eps_formula == pytest.approx(0.5)
+    assert big.eps_formula == pytest.approx(1.5) and big.offset == pytest.approx(-3.0)
+    assert small.lag_100000 == pytest.approx(1 / 9, rel=1e-3)
+    assert abs(small.lag_100000 / small.eps_formula - 1) > 0.1
+    assert mid.lag_100000 == pytest.approx(1.0, rel=1e-3)
+    assert mid.lag_1000 < mid.lag_10000 < mid.lag_100000, "the transient decays towards the offset"
+    assert big.lag_1000 < big.lag_10000 < big.lag_100000 and big.lag_100000 > 2 * big.lag_10000
+    assert big.transient_ratio == pytest.approx(big.transient_ratio_predicted, rel=1e-3)
+    assert mid.transient_ratio == pytest.approx(mid.transient_ratio_predicted, rel=0.02)
+    assert small.lag_1000 == pytest.approx(small.offset, rel=0.01), "for small eps0 the transient is over at once"
+
+
+def test_exercise_cooldown():
+    """ex-schedules-shape-solutions-cooldown: 'The flat coordinate needs T = [45,923] steps, [18.4] relaxation times,
+    although at the end of that decay the formula says [7.9e-05]; the chapter's [6,000]-step cosine ends [143] % above
+    the floor'; the rule of thumb '[21.1] tau. That is [15] % more than the ODE needs'; the stiff coordinate 'needs
+    [18.4] of its own relaxation times, that is [4,598] steps, ten times fewer.'"""
+    table = c4.exercise_cooldown().set_index("h")
+    stiff, flat = table.loc[c4.SDE_H[0]], table.loc[c4.SDE_H[1]]
+    for row, h in ((stiff, c4.SDE_H[0]), (flat, c4.SDE_H[1])):
+        n = int(row.steps_needed)
+        assert c4.cosine_final_lag(n, h) <= c4.CD_TOL < row.lag_before == pytest.approx(c4.cosine_final_lag(n - 1, h))
+        lags = [c4.cosine_final_lag(int(n * f), h) for f in (0.25, 0.5, 0.75, 1.5, 3.0)]
+        assert np.all(np.diff(lags) < 0), "the final lag falls as the decay lengthens"
+        assert row.formula_at_end < 1e-3
+        assert row.rule_of_thumb == pytest.approx(np.pi * np.sqrt(9 / 0.2))
+        assert 1.0 < row.rule_of_thumb / row.in_tau < 1.3
+        assert 15 < row.in_tau < 22
+    assert flat.in_tau == pytest.approx(stiff.in_tau, rel=0.01)
+    assert flat.steps_needed / stiff.steps_needed == pytest.approx(10, rel=0.01)
+    assert flat.lag_chapter > 1.0
+
+
+def test_exercise_shared_rate():
+    """ex-schedules-shape-solutions-shared-rate: the closed form eta* = (2B/sigma^2)/(lambda + mean(1/h)/s^2); 'With
+    h = 0.1 added the optimal rate is [1.0] % lower; with h = 0.001 it is [0.495] times the rate for h = 2 alone. The
+    grid search, on rates [0.23] % apart, agrees with the closed form to [0.10] %.'"""
+    table = c4.exercise_shared_rate().set_index("case")
+    lam = c4.pb_lambda(c4.PB_N)
+    alone = pac_bayes.optimal_lr(c4.PB_H, c4.PB_PRIOR_VAR, lam, c4.PB_SIGMA2, c4.PB_BATCH)
+    assert table.closed_form.iloc[0] == pytest.approx(alone, rel=1e-12)
+    spacing = c4.SR_GRID[1] / c4.SR_GRID[0]
+    assert (np.abs(np.log(table.grid_over_closed)) <= np.log(spacing)).all()
+    mild, flat = table.vs_alone.iloc[1], table.vs_alone.iloc[2]
+    assert 0.98 < mild < 1.0
+    assert flat == pytest.approx((lam + 0.5) / (lam + (0.5 + 1000) / 2), rel=1e-9)
+    assert 0.45 < flat < 0.55
+    # the bound of one direction is section 3's; the KL adds over directions (pac_bayes.gaussian_kl)
+    kw = dict(prior_var=c4.PB_PRIOR_VAR, lam=lam, n=c4.PB_N, delta=c4.PB_DELTA, sigma2=c4.PB_SIGMA2,
+              batch_size=c4.PB_BATCH)
+    lrs = np.array([0.01, 0.03])
+    np.testing.assert_allclose(c4.shared_bound(lrs, [c4.PB_H], **kw), pac_bayes.bound_vs_lr(lrs, **c4.pb_kwargs()))
+    hs = np.array([2.0, 0.001])
+    v = 0.02 * c4.PB_SIGMA2 / (2 * hs * c4.PB_BATCH)
+    kl = pac_bayes.gaussian_kl(np.zeros(2), v, np.zeros(2), c4.PB_PRIOR_VAR)
+    expected = pac_bayes.catoni_bound(0.5 * np.sum(hs * v), kl, lam, c4.PB_N, c4.PB_DELTA)
+    assert c4.shared_bound(0.02, hs, **kw)[0] == pytest.approx(expected, rel=1e-12)
+
+
+def test_exercise_slow_clock(anneal_table):
+    """ex-schedules-shape-solutions-slow-clock: 'Over 1,200 steps the rescaled cooling succeeds in [26.3] % of the runs
+    against [27.6] % for the chapter's 300 steps (difference ... 95 % Newcombe interval [-3.2] to [0.7]). Over 300 steps
+    it succeeds in only [0.88] %, like the chapter's rates over 75 steps ([1.12] %; difference ..., [-0.70] to
+    [0.19]).'"""
+    table, pairs = c4.exercise_slow_clock()
+    chapter, fewer, same, more = (table.iloc[i] for i in range(4))
+    assert chapter.success == anneal_table.set_index("cooling_steps").loc[c4.SC_STEPS, "success"], "the table's value"
+    for row in (same, more):
+        assert row.start_lr * row.sigma**2 == pytest.approx(chapter.start_lr * chapter.sigma**2), "same temperature"
+    assert more.time == pytest.approx(chapter.time, rel=0.01) and same.time == pytest.approx(fewer.time, rel=0.02)
+    assert (pairs.low < 0).all() and (pairs.high > 0).all(), "no difference at equal time"
+    assert same.ci_high < chapter.ci_low / 10, "far fewer successes on the slower clock in the same steps"
+
+
+def test_exercise_halve_angle(ib):
+    """ex-schedules-shape-solutions-halve-angle: 't' = aT^2 = [78,125,000] steps, [1,562] times more than the run
+    took'; 'the rate (aT^2 - T)/2000 = [39,038]. At w_T ... its largest curvature is [2.0e-05], so the rate times the
+    curvature is [0.78], below 2'; 'The angle falls from [0.0772] to [0.0387] rad, by a factor [1.997].'"""
+    X, y, _, runs, s = ib
+    halve = c4.exercise_halve_angle(runs)
+    assert halve.angle_T == pytest.approx(s["angle_end"], rel=1e-9)
+    assert halve.target_sum == pytest.approx(c4.ib_clock(1.0) * (c4.IB_LR * c4.IB_STEPS) ** 2)
+    assert halve.rate * c4.HA_STEPS + halve.sum_T == pytest.approx(halve.target_sum)
+    assert 0 < halve.rate_times_curvature < 2
+    assert halve.ratio == pytest.approx(2.0, rel=0.01)
+    # the curvature is the Hessian's: a finite difference of the gradient along its top eigenvector
+    from scipy.special import expit
+
+    w = runs["constant 1"][1][-1]
+    grad = lambda v: -(y[:, None] * X * expit(-y * (X @ v))[:, None]).mean(0)  # noqa: E731
+    s_ = expit(y * (X @ w))
+    _, vecs = np.linalg.eigh((X.T * (s_ * (1 - s_))) @ X / len(X))
+    u, eps = vecs[:, -1], 1e-3
+    assert (grad(w + eps * u) - grad(w - eps * u)) @ u / (2 * eps) == pytest.approx(halve.curvature, rel=1e-4)

@@ -686,3 +686,249 @@ def worst_rate_grid(n: int = 121) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     )
     return lrs, betas, worst
 
+
+
+# ---------------------------------------------------------------------------
+# Exercises (the folded solutions at the end of the chapter)
+# ---------------------------------------------------------------------------
+
+# --- ex-mechanical-universe-keep-friction: halve the rate, keep gamma ----------
+KF_LR, KF_BETA = 0.01, 0.9  #: the run whose rate is halved (gamma = (1 - beta) / sqrt(eta) = 1)
+
+# --- ex-mechanical-universe-lyapunov-sharp: is eta h <= 2 (1 - beta) sharp? ---
+LS_BETAS = (0.5, 0.9, 0.98)
+LS_RTOL = 1e-6  #: relative width of the bisection's final bracket
+
+# --- ex-mechanical-universe-hot-rate: the temperature at eta h = 1 ------------
+HOT_LR, HOT_BETA = 1.0, 0.5  #: eta h = 1, well inside the stability limit 2 (1 + beta) = 3
+HOT_STEPS, HOT_BURN_IN, HOT_SEEDS, HOT_SEED = 2000, 200, 2000, 21
+
+# --- ex-mechanical-universe-misjudged-mu: Polyak's pair for a wrong mu ---------
+MU_FACTORS = (1.0, 0.1, 10.0)  #: mu guessed right, ten times too small, ten times too large
+
+
+def damped_oscillator(tau, gamma: float, h: float = H, theta0: float = THETA0):
+    r"""The solution of :math:`\ddot\theta + \gamma\dot\theta + h\theta = 0` from rest at ``theta0`` (under-damped, :math:`\gamma < 2\sqrt h`).
+
+    >>> float(damped_oscillator(0.0, 1.0))
+    1.0
+    """
+    if not 0 <= gamma < 2 * np.sqrt(h):
+        raise ValueError(f"gamma must be in [0, 2 sqrt(h)) = [0, {2 * np.sqrt(h)!r}), got gamma={gamma!r}")
+    omega = np.sqrt(h - gamma**2 / 4)
+    tau = np.asarray(tau, dtype=np.float64)
+    return theta0 * np.exp(-gamma * tau / 2) * (np.cos(omega * tau) + gamma / (2 * omega) * np.sin(omega * tau))
+
+
+def exercise_keep_friction() -> pd.DataFrame:
+    r"""Halve the rate of a run at :data:`KF_LR`, :data:`KF_BETA`: keep :math:`\beta`, or keep :math:`\gamma`.
+
+    Every run is compared, in the time :math:`\tau = t\sqrt\eta`, with the
+    oscillator of the original friction :math:`\gamma = (1-\beta)/\sqrt\eta`
+    over :math:`\tau \in [0,` :data:`TAU_END` :math:`]`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``run``, ``lr``, ``beta``, ``gamma``, ``max_gap`` (largest :math:`|\theta_t - \theta(\tau)|`
+        to the original oscillator).
+    """
+    gamma = (1 - KF_BETA) / np.sqrt(KF_LR)
+    half = KF_LR / 2
+    runs = {
+        "original": (KF_LR, KF_BETA),
+        "half rate, same beta": (half, KF_BETA),
+        "half rate, same gamma": (half, 1 - gamma * np.sqrt(half)),
+    }
+    rows = []
+    for name, (lr, beta) in runs.items():
+        steps = int(round(TAU_END / np.sqrt(lr)))
+        thetas, _ = run_momentum(quadratic_grad(), THETA0, lr, steps, beta)
+        tau = np.arange(steps + 1) * np.sqrt(lr)
+        gap = float(np.abs(thetas - damped_oscillator(tau, gamma)).max())
+        rows.append(dict(run=name, lr=lr, beta=beta, gamma=(1 - beta) / np.sqrt(lr), max_gap=gap))
+    return pd.DataFrame(rows)
+
+
+def lyapunov_rises(lr: float, beta: float, h: float = H, steps: int = ENERGY_STEPS) -> bool:
+    r"""Does :math:`V_t = L + \beta v^2/(2\eta)` rise (by more than 1e-12 relative) in ``steps`` steps from rest at :math:`\theta_0 = 1`?"""
+    thetas, vel = run_momentum(quadratic_grad(h), THETA0, lr, steps, beta)
+    v = lyapunov_energy(0.5 * h * thetas**2, vel, lr, beta)
+    return bool(np.any(np.diff(v) > 1e-12 * np.abs(v[:-1])))
+
+
+def lyapunov_step_identity_error(lr: float, beta: float, h: float = H, steps: int = ENERGY_STEPS) -> float:
+    r"""Largest gap between :math:`V_{t+1} - V_t` and the bowl's exact one-step change, relative to :math:`V_t`.
+
+    On :math:`L = \frac12 h\theta^2`,
+    :math:`V_{t+1} - V_t = -\frac{\beta}{2\eta}(v_{t+1} - v_t)^2 - \big(\frac{1-\beta}\eta - \frac h2\big) v_{t+1}^2`.
+    """
+    thetas, vel = run_momentum(quadratic_grad(h), THETA0, lr, steps, beta)
+    v = lyapunov_energy(0.5 * h * thetas**2, vel, lr, beta)
+    change = -beta / (2 * lr) * np.diff(vel) ** 2 - ((1 - beta) / lr - h / 2) * vel[1:] ** 2
+    keep = v[:-1] > 1e-250  # far from underflow
+    return float(np.max(np.abs(np.diff(v) - change)[keep] / v[:-1][keep]))
+
+
+def exercise_lyapunov_sharp() -> pd.DataFrame:
+    r"""For each momentum of :data:`LS_BETAS`: the smallest :math:`\eta h` at which :math:`V` rises, by bisection.
+
+    The bracket is :math:`[\frac12, 1.1] \times 2(1-\beta)`, checked at both ends;
+    bisection stops when it is narrower than :data:`LS_RTOL` relative.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``beta``, ``bound`` (:math:`2(1-\beta)`), ``first_rise`` (the upper end of the final
+        bracket), ``excess`` (``first_rise / bound - 1``), ``identity_error``
+        (:func:`lyapunov_step_identity_error` at ``first_rise``).
+    """
+    rows = []
+    for beta in LS_BETAS:
+        bound = 2 * (1 - beta)
+        lo, hi = 0.5 * bound / H, 1.1 * bound / H
+        if lyapunov_rises(lo, beta) or not lyapunov_rises(hi, beta):
+            raise RuntimeError(f"the bracket [{lo!r}, {hi!r}] does not hold the first rise of V at beta={beta!r}")
+        while hi - lo > LS_RTOL * hi:
+            mid = 0.5 * (lo + hi)
+            lo, hi = (lo, mid) if lyapunov_rises(mid, beta) else (mid, hi)
+        rows.append(dict(beta=beta, bound=bound, first_rise=hi * H, excess=hi * H / bound - 1,
+                         identity_error=lyapunov_step_identity_error(hi, beta)))
+    return pd.DataFrame(rows)
+
+
+def exercise_hot_rate(device=None) -> pd.DataFrame:
+    r"""Temperatures of noisy heavy ball at :math:`\eta h` = 1 (:data:`HOT_LR`, :data:`HOT_BETA`): formula, exact, Monte Carlo.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per temperature (``potential`` :math:`h\,E[\theta^2]`, ``kinetic``
+        :math:`E[v^2]/\eta`): ``formula`` (:math:`\eta s/(2(1-\beta))`), ``exact``
+        (:func:`lrlab.momentum.stationary_moments`), ``measured``, ``stderr``, ``z_exact``,
+        ``z_formula`` (measured minus each, in standard errors), ``z_crit`` (Bonferroni
+        threshold for the two ``z_exact`` at :data:`FALSE_ALARM`) and ``device``.
+    """
+    theta2, v2 = stationary_moments(HOT_LR, HOT_BETA, H, NOISE_VAR)
+    mc = simulate_thermal(HOT_LR, HOT_BETA, H, NOISE_VAR, HOT_STEPS, HOT_BURN_IN, HOT_SEEDS, seed=HOT_SEED,
+                          device=device)
+    formula = equilibrium_temperature(HOT_LR, HOT_BETA, NOISE_VAR)
+    rows = []
+    for name, exact, measured, se in (("potential", H * theta2, H * mc.theta2, H * mc.theta2_stderr),
+                                      ("kinetic", v2 / HOT_LR, mc.v2 / HOT_LR, mc.v2_stderr / HOT_LR)):
+        rows.append(dict(temperature=name, formula=formula, exact=exact, measured=measured, stderr=se,
+                         z_exact=(measured - exact) / se, z_formula=(measured - formula) / se,
+                         z_crit=bonferroni_z(2, FALSE_ALARM), device=mc.device))
+    return pd.DataFrame(rows)
+
+
+def exercise_swing_period() -> pd.Series:
+    r"""The under-damped run of section 5: its angle per step, period and zero crossings, predicted and counted.
+
+    The roots are :math:`\sqrt\beta e^{\pm i\varphi}` with :math:`\cos\varphi = (1+\beta-\eta h)/(2\sqrt\beta)`;
+    a run crosses zero twice per period :math:`2\pi/\varphi`, about :math:`T\varphi/\pi` times in
+    :math:`T` steps. The continuous limit turns :math:`\varphi` into :math:`\omega\sqrt\eta`,
+    :math:`\omega = \sqrt{h - \gamma^2/4}`.
+
+    Returns
+    -------
+    pandas.Series
+        ``lr``, ``beta``, ``phi``, ``period``, ``predicted_crossings``, ``measured_crossings``,
+        ``phi_continuous``.
+    """
+    beta = DAMPING_BETAS["underdamped"]
+    phi = float(np.arccos((1 + beta - LR * H) / (2 * np.sqrt(beta))))
+    thetas, _ = run_momentum(quadratic_grad(), THETA0, LR, DAMPING_STEPS, beta)
+    gamma = (1 - beta) / np.sqrt(LR)
+    return pd.Series(dict(lr=LR, beta=beta, phi=phi, period=2 * np.pi / phi,
+                          predicted_crossings=DAMPING_STEPS * phi / np.pi,
+                          measured_crossings=sign_changes(thetas),
+                          phi_continuous=float(np.sqrt(H - gamma**2 / 4) * np.sqrt(LR))))
+
+
+def run_nesterov(grad, theta0, lr: float, total_steps: int, beta: float) -> np.ndarray:
+    r"""Nesterov's momentum from rest: :math:`y_t = \theta_t + \beta(\theta_t - \theta_{t-1})`, :math:`\theta_{t+1} = y_t - \eta\nabla L(y_t)`.
+
+    Returns :math:`\theta_0 .. \theta_T` (shape ``(T+1, ...)``); :math:`\theta_{-1} = \theta_0`.
+
+    >>> run_nesterov(lambda th: th, 1.0, 0.5, 2, 0.5).tolist()
+    [1.0, 0.5, 0.125]
+    """
+    total_steps = check_int("total_steps", total_steps, minimum=1)
+    theta = np.array(theta0, dtype=np.float64)
+    thetas = np.empty((total_steps + 1,) + theta.shape)
+    thetas[0] = previous = theta
+    for t in range(total_steps):
+        y = thetas[t] + beta * (thetas[t] - previous)
+        previous = thetas[t]
+        thetas[t + 1] = y - lr * np.asarray(grad(y), dtype=np.float64)
+    return thetas
+
+
+def nesterov_critical_beta(lr, h: float = H):
+    r"""The momentum that makes Nesterov's method critically damped on the bowl: :math:`(1-\sqrt{\eta h})^2/(1-\eta h)`.
+
+    >>> round(nesterov_critical_beta(0.01), 6)
+    0.818182
+    """
+    x = np.asarray(lr, dtype=np.float64) * h
+    if np.any(x <= 0) or np.any(x >= 1):
+        raise ValueError(f"lr * h must be in (0, 1), got lr={lr!r} with h={h!r}")
+    return (1 - np.sqrt(x)) ** 2 / (1 - x)
+
+
+def exercise_nesterov() -> pd.DataFrame:
+    r"""Critically damped Nesterov runs at each :math:`\eta h` of :data:`RATE_CHECK_PRODUCTS`, as :func:`critical_rate_table`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``eta_h``, ``beta_heavy_ball`` (:math:`(1-\sqrt{\eta h})^2`), ``beta_nesterov``,
+        ``discriminant`` of :math:`r^2 - (1-\eta h)(1+\beta) r + (1-\eta h)\beta`,
+        ``predicted`` (:math:`1-\sqrt{\eta h}`), ``measured``, ``rel_error``, ``sign_changes``
+        and ``heavy_ball_regime`` (heavy ball's regime at Nesterov's critical momentum).
+    """
+    rows = []
+    for x in RATE_CHECK_PRODUCTS:
+        lr = x / H
+        beta = float(nesterov_critical_beta(lr))
+        steps = int(round(60 / np.sqrt(x)))
+        thetas = run_nesterov(quadratic_grad(), THETA0, lr, steps, beta)
+        q = 1 - x
+        pred = 1 - np.sqrt(x)
+        meas = measured_rate(thetas, steps // 2)
+        rows.append(dict(eta_h=x, beta_heavy_ball=critical_beta(lr, H), beta_nesterov=beta,
+                         discriminant=(q * (1 + beta)) ** 2 - 4 * q * beta, predicted=pred, measured=meas,
+                         rel_error=meas / pred - 1, sign_changes=sign_changes(thetas),
+                         heavy_ball_regime=damping_regime(lr, beta, H)))
+    return pd.DataFrame(rows)
+
+
+def exercise_misjudged_mu() -> pd.DataFrame:
+    r"""Polyak's pair tuned for :math:`\mu_g = f\mu` (:data:`MU_FACTORS`), run on the true curvatures :func:`polyak_curvatures`.
+
+    The slowdown is the number of steps to a given precision relative to the
+    right pair, :math:`\ln\rho^*/\ln\rho`. For large :math:`\kappa` it is about
+    :math:`1/\sqrt f` when :math:`f < 1` (every curvature under-damped, rate
+    :math:`\sqrt{\beta_g}`) and :math:`2\sqrt f` when :math:`f > 1` (the flattest
+    curvature over-damped, slow root :math:`\approx 1 - \eta\mu/(1-\beta) = 1 - \mu/\sqrt{L\mu_g}`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``factor``, ``mu_guess``, ``lr``, ``beta``, ``regime_at_mu`` (at the true :math:`\mu`),
+        ``worst_rate`` (largest root modulus over the curvatures), ``measured`` (fitted on
+        the second half of :data:`POLYAK_STEPS` steps), ``slowdown``, ``predicted_slowdown``.
+    """
+    hs = polyak_curvatures()
+    best = polyak_optimal(POLYAK_MU, POLYAK_L)[2]
+    rows = []
+    for f in MU_FACTORS:
+        lr, beta, _ = polyak_optimal(f * POLYAK_MU, POLYAK_L)
+        worst = max(convergence_rate(lr, beta, h) for h in hs)
+        thetas, _ = run_momentum(quadratic_grad(hs), np.ones(POLYAK_DIM), lr, POLYAK_STEPS, beta)
+        rows.append(dict(factor=f, mu_guess=f * POLYAK_MU, lr=lr, beta=beta,
+                         regime_at_mu=damping_regime(lr, beta, POLYAK_MU), worst_rate=worst,
+                         measured=measured_rate(thetas, POLYAK_STEPS // 2), slowdown=np.log(best) / np.log(worst),
+                         predicted_slowdown=1.0 if f == 1 else (1 / np.sqrt(f) if f < 1 else 2 * np.sqrt(f))))
+    return pd.DataFrame(rows)

@@ -588,3 +588,306 @@ def sde_summary(results: dict) -> dict:
             "mc_lag_hw": {k: 1.96 * r["mc"].stderr[-1] / r["adiabatic"][-1] for k, r in results.items()},
             "decay_mc": decay[:, 0], "decay_mc_hw": decay[:, 1], "decay_pred": 2 * h * SDE_FLOOR_LR,
             "quench_lag_end": quench["ode"][-1] / quench["adiabatic"][-1] - 1}
+
+
+# ---------------------------------------------------------------------------
+# Exercises (the folded solutions at the end of the chapter)
+# ---------------------------------------------------------------------------
+IT_KS = (0.004, 0.02, 0.06)  # inverse-time decays eta0 / (1 + k t): eps0 = k / (2 h eta0) = 0.1, 0.5, 1.5
+IT_CHECKS = (1_000, 10_000, 100_000)  # steps at which their lag is read
+CD_TOL = 0.10  # the cool-down is long enough when the final variance is within 10 % of its floor
+SR_CASES = {"h = 2 alone": (PB_H,), "h = 2 and h = 0.1": (PB_H, 0.1), "h = 2 and h = 0.001": (PB_H, 0.001)}
+SR_GRID = np.geomspace(1e-3, 0.1, 2001)  # rates 0.23 % apart
+SC_FACTOR = 4  # rates divided by 4, noise standard deviation multiplied by 2: the same temperatures
+SC_STEPS = 300  # the cooling length of the chapter's table that is rescaled
+SC_SEED = 100
+HA_STEPS = 2_000  # steps of the continuation that halves the angle
+
+
+def variance_at(rates, steps, *, h: float, sigma2: float, batch_size: int = 1, v0: float = 1.0) -> np.ndarray:
+    r"""The solution of :func:`lrlab.sde.variance_ode` at the given steps only, without a loop over steps.
+
+    With :math:`a_t = e^{-2h\eta_t}` and :math:`b_t = v_\infty(\eta_t)(1 - a_t)`, the exact
+    step :math:`v_{t+1} = a_t v_t + b_t` gives
+    :math:`v_c = e^{\Lambda_c} v_0 + \sum_{s<c} b_s e^{\Lambda_c - \Lambda_{s+1}}`,
+    :math:`\Lambda_c = \sum_{s<c}\ln a_s`; every exponent is at most 0, so nothing overflows.
+
+    Parameters
+    ----------
+    rates : array_like, shape (T,)
+        :math:`\eta_0..\eta_{T-1}`.
+    steps : array_like of int
+        Steps in 0..T.
+    h, sigma2, batch_size, v0
+        As in :func:`lrlab.sde.variance_ode` (one coordinate).
+
+    Returns
+    -------
+    numpy.ndarray, shape (len(steps),)
+
+    >>> variance_at([0.1, 0.0], [0, 1, 2], h=1.0, sigma2=1.0).round(4).tolist()
+    [1.0, 0.8278, 0.8278]
+    """
+    lrs = np.asarray(rates, dtype=np.float64)
+    if lrs.ndim != 1 or np.any(lrs < 0) or not np.all(np.isfinite(lrs)):
+        raise ValueError(f"rates must be a 1-D array of finite rates >= 0, got rates of shape {lrs.shape}")
+    steps = np.asarray(steps, dtype=int)
+    if np.any(steps < 0) or np.any(steps > lrs.size):
+        raise ValueError(f"steps must lie in 0..T={lrs.size}, got steps={steps!r}")
+    log_a = -2 * h * lrs
+    big_lambda = np.concatenate([[0.0], np.cumsum(log_a)])
+    b = lrs * sigma2 / (2 * h * batch_size) * -np.expm1(log_a)
+    return np.array([np.exp(big_lambda[c]) * v0 + np.sum(b[:c] * np.exp(big_lambda[c] - big_lambda[1 : c + 1]))
+                     for c in steps])
+
+
+def inverse_time_rates(k: float, total_steps: int, peak_lr: float = SDE_PEAK_LR) -> np.ndarray:
+    r"""The inverse-time decay :math:`\eta_t = \eta_0/(1 + kt)`, :math:`t = 0..T-1`.
+
+    >>> inverse_time_rates(1.0, 3, peak_lr=1.0).tolist()
+    [1.0, 0.5, 0.3333333333333333]
+    """
+    return peak_lr / (1 + k * np.arange(total_steps))
+
+
+def exercise_inverse_time():
+    r"""The lag of the stiff coordinate under :math:`\eta_0/(1+kt)` for each :math:`k` of ``IT_KS``.
+
+    The lag formula gives the constant :math:`\varepsilon_0 = k/(2h\eta_0)`; the variance
+    ODE solved exactly for this schedule gives
+    :math:`v/v_\infty - 1 = \varepsilon_0/(1-\varepsilon_0) + C(1+kt)^{1 - 1/\varepsilon_0}`:
+    the lag tends to the offset :math:`\varepsilon_0/(1-\varepsilon_0)` when
+    :math:`\varepsilon_0 < 1` and grows without bound when :math:`\varepsilon_0 > 1`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``k``, ``eps_formula`` (:math:`\varepsilon_0`), ``offset``
+        (:math:`\varepsilon_0/(1-\varepsilon_0)`), ``lag_<t>`` for every step of ``IT_CHECKS``
+        (:math:`v_t/v_\infty(\eta_{t-1}) - 1` from the variance ODE), and ``transient_ratio``
+        (lag minus offset at the last check over the same at the one before) with
+        ``transient_ratio_predicted`` (:math:`((1+kt_2)/(1+kt_1))^{1-1/\varepsilon_0}`); both NaN
+        where the predicted ratio is below 1e-3 (the transient has died out).
+    """
+    import pandas as pd
+
+    h = SDE_H[0]
+    last = max(IT_CHECKS)
+    rows = []
+    for k in IT_KS:
+        rates = inverse_time_rates(k, last)
+        eps0 = k / (2 * h * SDE_PEAK_LR)
+        offset = eps0 / (1 - eps0)
+        v = variance_at(rates, IT_CHECKS, h=h, sigma2=SDE_SIGMA2, batch_size=SDE_BATCH,
+                        v0=sde.stationary_variance(SDE_PEAK_LR, h, SDE_SIGMA2, SDE_BATCH))
+        lag = v / sde.stationary_variance(rates[np.asarray(IT_CHECKS) - 1], h, SDE_SIGMA2, SDE_BATCH) - 1
+        t1, t2 = IT_CHECKS[-2:]
+        row = {"k": k, "eps_formula": eps0, "offset": offset}
+        row.update({f"lag_{t}": float(x) for t, x in zip(IT_CHECKS, lag)})
+        predicted = float(((1 + k * t2) / (1 + k * t1)) ** (1 - 1 / eps0))
+        # below 1e-3 the transient has died out under the O(eta) gap between the ODE held step by step and its
+        # continuous solution, which is what lag - offset then measures
+        row["transient_ratio"] = float((lag[-1] - offset) / (lag[-2] - offset)) if predicted > 1e-3 else np.nan
+        row["transient_ratio_predicted"] = predicted if predicted > 1e-3 else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def cosine_final_lag(total_steps: int, h: float) -> float:
+    r"""The variance at the end of section 1's cosine decay over ``total_steps`` steps, relative to its floor, minus 1.
+
+    From the stationary spread of ``SDE_PEAK_LR``; the floor is :math:`v_\infty` of ``SDE_FLOOR_LR``.
+    """
+    rates = cosine_schedule(SDE_PEAK_LR, total_steps, min_lr=SDE_FLOOR_LR)(np.arange(total_steps))
+    v = variance_at(rates, [total_steps], h=h, sigma2=SDE_SIGMA2, batch_size=SDE_BATCH,
+                    v0=sde.stationary_variance(SDE_PEAK_LR, h, SDE_SIGMA2, SDE_BATCH))[0]
+    return float(v / sde.stationary_variance(SDE_FLOOR_LR, h, SDE_SIGMA2, SDE_BATCH) - 1)
+
+
+def shortest_cooldown(h: float, tol: float = CD_TOL) -> int:
+    """The fewest steps of the cosine decay after which :func:`cosine_final_lag` is at most ``tol``.
+
+    Doubling from one relaxation time at the floor, then bisection (the final lag falls as the decay lengthens).
+    """
+    hi = int(np.ceil(sde.relaxation_time(SDE_FLOOR_LR, h)))
+    while cosine_final_lag(hi, h) > tol:
+        hi *= 2
+    lo = hi // 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if cosine_final_lag(mid, h) <= tol else (mid, hi)
+    return hi
+
+
+def exercise_cooldown():
+    r"""For each coordinate of ``SDE_H``: how long the cosine decay must be for the variance to end within ``CD_TOL`` of its floor.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``h``, ``tau_floor`` (:math:`1/(2h\eta_{\min})`), ``steps_needed``, ``in_tau``
+        (``steps_needed / tau_floor``), ``rule_of_thumb`` (:math:`\pi\sqrt{(\eta_0/\eta_{\min} - 1)/(2\,\mathrm{tol})}`,
+        in relaxation times), ``formula_at_end`` (the lag formula :func:`adiabaticity` at the
+        last step of that decay), ``lag_before`` (:func:`cosine_final_lag` one step shorter)
+        and ``lag_chapter`` (the final lag of the chapter's ``SDE_STEPS``-step cosine).
+    """
+    import pandas as pd
+
+    rule = np.pi * np.sqrt((SDE_PEAK_LR / SDE_FLOOR_LR - 1) / (2 * CD_TOL))
+    rows = []
+    for h in SDE_H:
+        n = shortest_cooldown(h)
+        tau = sde.relaxation_time(SDE_FLOOR_LR, h)
+        eps = adiabaticity(cosine_schedule(SDE_PEAK_LR, n, min_lr=SDE_FLOOR_LR), n, h)
+        rows.append({"h": h, "tau_floor": tau, "steps_needed": n, "in_tau": n / tau, "rule_of_thumb": rule,
+                     "formula_at_end": float(eps[-1]), "lag_before": cosine_final_lag(n - 1, h),
+                     "lag_chapter": cosine_final_lag(SDE_STEPS, h)})
+    return pd.DataFrame(rows)
+
+
+def shared_optimal_lr(hs, prior_var: float, lam: float, sigma2: float, batch_size: int = 1) -> float:
+    r"""The one rate that minimises the linear bound summed over directions of curvatures ``hs``.
+
+    With :math:`v_i = \eta\sigma^2/(2h_iB)` in every direction,
+    :math:`\eta^* = \frac{2B}{\sigma^2}\big/\big(\lambda + \overline{h^{-1}}/s^2\big)`, where
+    :math:`\overline{h^{-1}}` is the mean of :math:`1/h_i`; for one direction this is
+    :func:`lrlab.pac_bayes.optimal_lr`.
+
+    >>> round(shared_optimal_lr([2.0], 1.0, 9.0, 4.0, 32) / pac_bayes.optimal_lr(2.0, 1.0, 9.0, 4.0, 32), 12)
+    1.0
+    """
+    hs = np.asarray(hs, dtype=np.float64)
+    return float(2 * batch_size / sigma2 / (lam + np.mean(1 / hs) / prior_var))
+
+
+def shared_bound(lrs, hs, *, prior_var: float, lam: float, n: int, delta: float, sigma2: float,
+                 batch_size: int = 1) -> np.ndarray:
+    r"""The linear bound of :func:`lrlab.pac_bayes.catoni_bound` for a Gaussian cloud over several directions.
+
+    Direction :math:`i` has curvature :math:`h_i` and variance :math:`v_i = \eta\sigma^2/(2h_iB)`; the
+    expected training loss :math:`\sum_i h_iv_i/2` and the KL to :math:`\mathcal N(\hat\theta, s^2 I)`
+    add over directions.
+    """
+    lrs = np.atleast_1d(np.asarray(lrs, dtype=np.float64))
+    hs = np.asarray(hs, dtype=np.float64)
+    v = lrs[:, None] * sigma2 / (2 * hs[None, :] * batch_size)
+    ratio = v / prior_var
+    kl = 0.5 * np.sum(ratio - 1 - np.log(ratio), axis=1)
+    return pac_bayes.catoni_bound(0.5 * np.sum(hs * v, axis=1), kl, lam, n, delta)
+
+
+def exercise_shared_rate():
+    r"""One rate for the chapter's direction :math:`h` = ``PB_H`` alone and with a second, flatter one (``SR_CASES``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``case``, ``closed_form`` (:func:`shared_optimal_lr`), ``grid_best`` (the smallest
+        :func:`shared_bound` on ``SR_GRID``), ``grid_over_closed``, ``vs_alone`` (closed form
+        over the one-direction rate).
+    """
+    import pandas as pd
+
+    lam = pb_lambda(PB_N)
+    kw = dict(prior_var=PB_PRIOR_VAR, lam=lam, sigma2=PB_SIGMA2, batch_size=PB_BATCH)
+    alone = pac_bayes.optimal_lr(PB_H, PB_PRIOR_VAR, lam, PB_SIGMA2, PB_BATCH)
+    rows = []
+    for name, hs in SR_CASES.items():
+        closed = shared_optimal_lr(hs, **kw)
+        bounds = shared_bound(SR_GRID, hs, n=PB_N, delta=PB_DELTA, **kw)
+        best = float(SR_GRID[np.argmin(bounds)])
+        rows.append({"case": name, "closed_form": closed, "grid_best": best, "grid_over_closed": best / closed,
+                     "vs_alone": closed / alone})
+    return pd.DataFrame(rows)
+
+
+def exercise_slow_clock(device=None):
+    r"""Section 2's annealing with the rates divided by ``SC_FACTOR`` and the noise multiplied by its square root.
+
+    The temperature :math:`\eta_t\sigma^2/2` of every step is unchanged; the time
+    :math:`\sum_t\eta_t` covered by the cooling shrinks by ``SC_FACTOR`` unless it takes
+    ``SC_FACTOR`` times more steps. Runs: the chapter's ``SC_STEPS``-step cooling (its own seed,
+    so the chapter's table value), the chapter's rates over ``SC_STEPS / SC_FACTOR`` steps, and
+    the rescaled cooling over ``SC_STEPS`` and ``SC_FACTOR * SC_STEPS`` steps.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        ``run``, ``steps``, ``start_lr``, ``sigma``, ``time`` (:math:`\sum_t\eta_t`), ``successes``,
+        ``success``, ``ci_low``, ``ci_high`` (95 % Wilson).
+    pairs : pandas.DataFrame
+        ``runs`` compared (same time covered), ``difference`` (second minus first) and its 95 %
+        Newcombe interval ``low``, ``high``.
+    """
+    import pandas as pd
+
+    from ..stats import wilson_interval
+
+    land = landscape()
+    short = SC_STEPS // SC_FACTOR
+    runs = [("chapter", SC_STEPS, 1.0, ANNEAL_SEED + ANNEAL_COOLING_STEPS.index(SC_STEPS)),
+            ("chapter's rates, fewer steps", short, 1.0, SC_SEED),
+            ("rescaled, same steps", SC_STEPS, SC_FACTOR, SC_SEED + 1),
+            ("rescaled, more steps", SC_FACTOR * SC_STEPS, SC_FACTOR, SC_SEED + 2)]
+    rows = []
+    for name, steps, f, seed in runs:
+        rates = annealing.geometric_cooling(ANNEAL_START_LR / f, ANNEAL_END_LR / f, steps)
+        x = annealing.anneal(land, rates, sigma=ANNEAL_SIGMA * np.sqrt(f), x0=ANNEAL_X0, n_runs=ANNEAL_RUNS,
+                             seed=seed, device=device)
+        k = int(np.sum(np.abs(x) < land.basin_edge))
+        low, high = wilson_interval(k, ANNEAL_RUNS)
+        rows.append({"run": name, "steps": steps, "start_lr": ANNEAL_START_LR / f, "sigma": ANNEAL_SIGMA * np.sqrt(f),
+                     "time": float(rates.sum()), "successes": k, "success": k / ANNEAL_RUNS, "ci_low": low,
+                     "ci_high": high})
+    table = pd.DataFrame(rows)
+    pairs = []
+    for a, b in ((0, 3), (1, 2)):
+        d, low, high = proportion_difference(rows[a]["successes"], ANNEAL_RUNS, rows[b]["successes"], ANNEAL_RUNS)
+        pairs.append({"runs": f"{rows[b]['run']} vs {rows[a]['run']}", "difference": d, "low": low, "high": high})
+    return table, pd.DataFrame(pairs)
+
+
+def logistic_max_curvature(X, y, w) -> float:
+    r"""The largest eigenvalue of the Hessian of the mean logistic loss at ``w``: :math:`\frac1N\sum_n \sigma_n(1-\sigma_n)x_nx_n^\top`.
+
+    >>> X, y = ib_data()
+    >>> round(logistic_max_curvature(X, y, np.zeros(2)) / np.linalg.eigvalsh(X.T @ X / len(X)).max(), 12)
+    0.25
+    """
+    from scipy.special import expit
+
+    X = np.asarray(X, dtype=np.float64)
+    s = expit(np.asarray(y) * (X @ np.asarray(w, dtype=np.float64)))
+    return float(np.linalg.eigvalsh((X.T * (s * (1 - s))) @ X / len(X)).max())
+
+
+def exercise_halve_angle(runs: dict):
+    r"""Continue the constant-rate run of :func:`ib_runs` for ``HA_STEPS`` steps at the rate that halves its angle.
+
+    Only the sum of the rates :math:`S` matters, and the law :eq:`eq-angle-law` with
+    :math:`e^m \approx a_1 S` (:math:`a_1` = ``ib_clock(1.0)``) halves the angle when
+    :math:`\ln(a_1 S') = 2\ln(a_1 S_T)`, that is :math:`S' = a_1 S_T^2`.
+
+    Returns
+    -------
+    pandas.Series
+        ``angle_T``, ``sum_T`` (:math:`S_T`), ``target_sum`` (:math:`S'`), ``rate`` (constant rate of
+        the continuation), ``curvature`` (largest curvature of the loss at :math:`w_T`),
+        ``rate_times_curvature``, ``angle_after``, ``ratio`` (``angle_T / angle_after``).
+    """
+    import pandas as pd
+
+    X, y = ib_data()
+    w_svm = ib_svm_closed_form()
+    _, W = runs["constant 1"]
+    w_end = W[-1]
+    sum_t = IB_LR * IB_STEPS
+    target = ib_clock(1.0) * sum_t**2
+    rate = (target - sum_t) / HA_STEPS
+    _, W2 = implicit_bias.logistic_gd(X, y, np.full(HA_STEPS, rate), HA_STEPS, record=[HA_STEPS], w0=w_end)
+    angle_t = float(implicit_bias.angle_to(w_end, w_svm)[0])
+    angle_after = float(implicit_bias.angle_to(W2[-1], w_svm)[0])
+    curvature = logistic_max_curvature(X, y, w_end)
+    return pd.Series({"angle_T": angle_t, "sum_T": sum_t, "target_sum": target, "rate": rate,
+                      "curvature": curvature, "rate_times_curvature": rate * curvature,
+                      "angle_after": angle_after, "ratio": angle_t / angle_after})
