@@ -267,6 +267,7 @@ def test_ex_gaussian_closed_form():
         alphas = 1 + np.geomspace(1e-3, 1e3, 200_001)
         best = alphas[np.argmin(steps * alphas / (2 * sigma**2) + big_l / (alphas - 1))]
         assert t.loc[steps, "its order"] == pytest.approx(best, rel=1e-3)
+    assert np.all(np.diff(t["its order"].to_numpy()) < 0) and t["its order"].iloc[-1] < 1.25  # 'falls towards 1'
     ratio = t["ratio at delta 1e-6"]
     assert ex["sqrt_ratio"] == pytest.approx(np.sqrt(np.log(1e6) / np.log(1e5)))
     small = [s for s in c8.EX_GAUSS_STEPS if s <= 100]  # well inside the square-root regime (cross ~ 1474)
