@@ -301,3 +301,124 @@ def test_range_test_loss_does_not_explode(finder):
     """'The sweep never triggered the divergence stop ... the smoothed loss climbs back to within 10 % of chance level or above it.'"""
     assert not any(res.diverged for res in finder)
     assert all(res.smoothed[-1] > 0.9 * math.log(10) for res in finder)  # measured 2.27 .. 3.80
+
+
+# ---------------------------------------------------------------------------
+# Exercises (the solutions' claims; each test names its exercise's label)
+# ---------------------------------------------------------------------------
+
+
+def test_ex_bias_correction():
+    """ex-scaling-up-bias-correction: 'The first uncorrected step is (1 - beta1)/sqrt(1 - beta2) = 3.16 times the rate
+    ... the steps first *grow*: to 6.57 eta at step 12, and they are within 10 % of eta only from step 1751 on ...
+    Correcting m alone would be worse still: 1/sqrt(1 - beta2) = 31.6 eta at the first step.' and 'the moments in
+    torch's state give the formula to within 3e-14, and the step torch takes differs from eta by at most 2e-08, that
+    is epsilon/|g|'."""
+    b1, b2 = c5.ADAM_BETAS
+    bias = c5.exercise_bias_correction()
+    # the moment recursion itself, without Adam and without the closed form
+    m = v = 0.0
+    ratios = []
+    for _ in range(c5.BIAS_HORIZON):
+        m, v = b1 * m + (1 - b1), b2 * v + (1 - b2)
+        ratios.append(m / math.sqrt(v))
+    ratios = np.array(ratios)
+    assert bias["first"] == pytest.approx(ratios[0]) == pytest.approx((1 - b1) / math.sqrt(1 - b2))
+    peak = int(np.argmax(ratios))
+    assert bias["peak_step"] == peak + 1 and bias["peak"] == pytest.approx(ratios[peak])
+    assert 1 < bias["first"] < bias["peak"]  # 'the steps first grow'
+    settle = peak + int(np.argmax(ratios[peak:] < 1 + c5.SETTLE_TOL))
+    assert bias["settle_step"] == settle + 1 and ratios[settle - 1] >= 1.1 and settle > 1000
+    assert bias["m_only_first"] > bias["peak"]  # 'worse still'
+    assert bias["max_error"] < 1e-12  # torch's exp_avg / sqrt(exp_avg_sq) is the formula
+    lo, hi = bias["corrected_range"]
+    eps_over_g = 1e-8 / 0.5
+    assert 1 - lo == pytest.approx(eps_over_g, rel=1e-3) and 1 - hi == pytest.approx(eps_over_g, rel=1e-3)
+
+
+def test_ex_warmup_area(adam_warm):
+    """ex-scaling-up-warmup-area: '20.50 and 20.50 steps at the peak rate ... the linear warmup is at the full rate at
+    step 40, the exponential one reaches 99 % only at step 93 (tau ln 100) ... the paired difference in test accuracy,
+    linear minus exponential, is ... (no difference detected).'"""
+    area = c5.exercise_warmup_area()
+    lin, exp = area["linear"], area["exponential"]
+    assert lin["lost"] == pytest.approx((c5.WARMUP_STEPS + 1) / 2, abs=1e-12)
+    tail = math.exp(-c5.ADAM_STEPS / c5.ADAM_TAU) / (1 - math.exp(-1 / c5.ADAM_TAU))  # the run ends; the sum does not
+    assert exp["lost"] == pytest.approx(exp["formula"] - tail, abs=1e-9)
+    assert abs(lin["lost"] - exp["lost"]) < 0.01 and f"{lin['lost']:.2f}" == f"{exp['lost']:.2f}"
+    assert lin["to_99"] == c5.WARMUP_STEPS
+    assert exp["to_99"] == math.ceil(c5.ADAM_TAU * math.log(100))
+    names = list(c5.adam_warmup_schedules())
+    assert not paired_t(adam_warm[names[1]]["test_acc"], adam_warm[names[2]]["test_acc"]).significant  # p = 0.27
+
+
+def test_ex_edge_seeds(scaling):
+    """ex-scaling-up-edge-seeds: 'about as many seeds trained with warmup as without ... warmup changes the fate of 12
+    of the 24 seeds, and the number that train by 0 ... the 0/1 differences have a standard deviation of 0.72; two
+    independent groups of seeds with the same fractions would give ... 0.67. Pairing buys nothing here. At this spread a
+    paired t-test needs 412, 105 and 48 seeds to detect a gain of 10, 20 and 30 points ... the six-seed runs ... noise'."""
+    from lrlab.stats import seeds_for_difference
+
+    edge = c5.exercise_edge_seeds(scaling)
+    n = c5.scale_seeds(c5.SCALE_FACTORS[-2])
+    assert edge["seeds"] == n == edge["both"] + edge["warmup_only"] + edge["none_only"] + edge["neither"]
+    changed = edge["warmup_only"] + edge["none_only"]
+    net = abs(edge["warmup_only"] - edge["none_only"])
+    assert changed >= n // 4 and changed >= 3 * max(net, 1)  # measured 12 changed, net 0
+    assert edge["sd"] >= 0.9 * edge["sd_unpaired"]  # measured 0.72 against 0.67
+    needed = [edge["needed"][e] for e in c5.EDGE_EFFECTS]
+    assert needed == sorted(needed, reverse=True) and needed[-1] > 4 * 6
+    assert needed[1] == seeds_for_difference(0.2, edge["sd"])
+
+
+def test_ex_branch_cost():
+    """ex-scaling-up-branch-cost: 'The counts agree with the formula. The chapter's three budgets cost 0.66 of three
+    separate runs; 4 doubling budgets 0.63 (limit 0.6), and 10 evenly spaced ones 0.35 (limit 0.2).'"""
+    table = c5.exercise_branch_cost()
+    delta = c5.DECAY_FRACTION
+    assert (table["counted"] == table["branched"]).all()
+    for name, budgets in c5.BRANCH_FAMILIES.items():
+        total = sum(budgets)
+        assert table.loc[name, "ratio"] == pytest.approx(delta + (1 - delta) * max(budgets) / total)
+    n = table.loc["evenly spaced", "n"]
+    assert table.loc["evenly spaced", "ratio"] == pytest.approx(delta + 2 * (1 - delta) / (n + 1))
+    assert (1 + delta) / 2 < table.loc["doubling", "ratio"] < (1 + delta) / 2 + 0.05
+    assert table.loc["evenly spaced", "ratio"] < table.loc["doubling", "ratio"] < table.loc["the chapter's", "ratio"]
+
+
+def test_ex_one_cycle():
+    """ex-scaling-up-one-cycle: 'Cycled, it grows by div_factor (1 - mu_max)/(1 - mu_min) = 8.33-fold, and peaks at
+    eta_peak/(1 - mu_min) = 6.67 eta_peak instead of 10 eta_peak at a fixed 0.9. So cycling compresses the rise
+    threefold and takes a third off the effective peak, but the effective step still grows about eightfold'."""
+    oc = c5.exercise_one_cycle()
+    assert oc["rise"] == pytest.approx(oc["formula"], rel=1e-9)
+    assert oc["peak"] == pytest.approx(1 / (1 - oc["base_momentum"]))
+    start9, peak9, rise9 = oc["fixed"][c5.SCHED_MOMENTUM]
+    assert rise9 == pytest.approx(oc["div_factor"]) and peak9 == pytest.approx(1 / (1 - c5.SCHED_MOMENTUM))
+    assert rise9 / oc["rise"] == pytest.approx(3.0)
+    assert oc["peak"] / peak9 == pytest.approx(2 / 3)
+    assert 7.5 < oc["rise"] < 9  # 'about eightfold'
+    assert oc["peak_step"] == int(np.argmax(oc["effective"]))  # the effective step peaks with the rate
+
+
+def test_ex_averaging():
+    """ex-scaling-up-averaging: 'Var(x_t) = sigma^2/(h^2 t^2) sum_m (1 - rho^m)^2 -> sigma^2/(h^2 t) ... Doubling gamma
+    multiplies z's floor ... by 2.11 and changes E[x_t^2] at t = 500 by 1.5 % ... The Monte Carlo means of 10000 chains
+    agree with both formulas (for x, within ... standard errors).'"""
+    table = c5.exercise_averaging()
+    for name in ("z", "x"):
+        z = (table[f"E[{name}^2] (Monte Carlo)"] - table[f"E[{name}^2] (exact)"]) / table[f"{name} stderr"]
+        assert np.all(np.abs(z) < 4), f"{name}: z-scores {z.tolist()}"
+    g0, g1 = c5.AVG_RATES
+    assert table["E[z^2] (exact)"].iloc[1] / table["E[z^2] (exact)"].iloc[0] == pytest.approx(
+        (g1 * (2 - g0)) / (g0 * (2 - g1)), rel=1e-6)  # exact to within (1 - gamma h)^(2t)
+    change = table["E[x^2] (exact)"].iloc[1] / table["E[x^2] (exact)"].iloc[0] - 1
+    assert 0 < change < 0.02
+    assert np.allclose(table["E[x^2] (exact)"], table["sigma^2/(h^2 t)"], rtol=0.03)
+    # the closed form against a brute-force variance of the average: x_t = sum_j c_j xi_j
+    t, lr = 50, 0.3
+    rho = 1 - lr * c5.AVG_H
+    coef = np.zeros(t)  # coefficient of xi_j in x_t
+    for s in range(1, t + 1):
+        coef[:s] += -lr * rho ** (s - 1 - np.arange(s)) / t
+    assert np.sum(coef**2) * c5.AVG_SIGMA2 == pytest.approx(c5.averaged_variance(lr, t), rel=1e-12)

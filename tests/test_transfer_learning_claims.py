@@ -17,6 +17,8 @@ so a CUDA run differs from a CPU run only through floating-point rounding.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -255,3 +257,88 @@ def test_l2sp_pulls_back_and_pays_on_the_target(comp):
     assert lower(comp["dist_l2sp_uni"])  # -1.91
     assert lower(comp["forget_l2sp_uni"])  # -5.0 (95% CI -6.5 to -3.4)
     assert lower(comp["target_l2sp_uni"])  # -1.8 (95% CI -2.6 to -1.0)
+
+
+# ---------------------------------------------------------------------------
+# Exercises (the solutions' claims; each test names its exercise's label)
+# ---------------------------------------------------------------------------
+
+
+def test_ex_stlr_mean(summ):
+    """ex-transfer-learning-stlr-mean: 'the mean rate is eta_max (ratio + 1)/(2 ratio) = 0.5156 eta_max for ratio 32:
+    a triangle's area depends on its base and height, not on where its apex is. With T = 76, cut = 7, so the fall ends
+    at 70 ... and the mean is 0.4774 eta_max (lrlab.fine_tuning.slanted_triangular_schedule agrees with both formulas)'
+    and 'Its tuning chose 0.2, so on average it trained at 1.9 times the uniform recipe's rate'."""
+    from lrlab.fine_tuning import slanted_triangular_schedule
+
+    table = c6.exercise_stlr_mean()
+    assert np.allclose(table["mean"], table["formula"], rtol=0, atol=1e-12)
+    run = c6.EPOCHS * c6.epoch_steps()
+    assert table.index[0] == run and table.loc[run, "end"] < run
+    assert table["mean"].iloc[1] == pytest.approx(33 / 64, abs=1e-12)
+    for cut_frac in (0.05, 0.25, 0.5):  # 'whatever cut_frac is' (T cut_frac an integer)
+        s = slanted_triangular_schedule(1.0, 80, cut_frac=cut_frac)
+        assert np.mean(s(np.arange(80))) == pytest.approx(33 / 64, abs=1e-12)
+    assert summ["peak_stlr"] * table.loc[run, "mean"] / summ["peak_uni"] > 1.5  # measured 1.9
+
+
+def test_ex_double_rate(results):
+    """ex-transfer-learning-double-rate: 'a rate 2 times larger would walk 2 times as far. The backbone walked 1.55
+    times as far (... 95 % CI 1.51 to 1.60) ... The forgetting, though, went from 9.2 to 18.5 points, 2.02 times as
+    much (paired difference ...): it grew faster than the distance. The target accuracy did not improve (... no gain
+    detected).'"""
+    d = c6.exercise_double_rate(results)
+    assert d["factor"] > 1, "the uniform rate's chosen head rate must be below the sweep's for this exercise"
+    assert 1 < d["distance"]["low"] and d["distance"]["high"] < d["factor"]  # further, but less than the rate says
+    assert higher(d["forget_diff"])
+    assert d["forget_ratio"] > d["distance"]["high"]  # 2.02 against at most 1.60
+    assert not higher(d["target_diff"])  # -1.0 (95% CI -2.4 to 0.4)
+
+
+def test_ex_rate_budget(results):
+    """ex-transfer-learning-rate-budget: 'Over the 14 runs the rank correlation of budget and mean distance is 0.93 ...
+    The run that travels least per unit of budget is L2-SP (0.35, the next lowest 0.47): its budget is the uniform
+    recipe's ... a fit of log(distance) on log B has slope 0.58, so small budgets go further per unit than large ones'."""
+    budget = c6.exercise_rate_budget(results)
+    table = budget["table"]
+    assert len(table) == len(c6.pretrained_runs())
+    steps = c6.EPOCHS * c6.epoch_steps()
+    uni = results["uniform"]["peak_lr"]
+    assert table.loc["uniform", "budget B"] == pytest.approx(len(c6.WIDTHS) * uni * steps)  # the sum by hand
+    disc = results["discriminative"]["peak_lr"]
+    assert table.loc["discriminative", "budget B"] == pytest.approx(disc * steps * (1 / ULMFIT_DECAY + ULMFIT_DECAY**-2))
+    assert table.loc["L2-SP", "budget B"] == table.loc["uniform", "budget B"]
+    assert budget["rho"] > 0.85  # measured 0.93
+    assert budget["lowest"] == "L2-SP"
+    assert budget["slope"] < 0.8  # measured 0.58: sublinear
+
+
+def test_ex_layer_distances(results):
+    """ex-transfer-learning-layer-distances: 'the slower layers moved much more than their rates suggest: 0.32 of the
+    uniform run's distance for the first layer (rate ratio 0.148) and 0.67 for the second (0.385), in every seed ...
+    Under the uniform rate the first layer moves most ... their whole-backbone distances agree with the sweep's to
+    4e-07.'"""
+    layers = c6.exercise_layer_distances()
+    assert np.all(layers["ratio"] > 1.5 * layers["predicted"])  # every seed and layer: measured 2.1x and 1.7x
+    assert np.all(layers["uniform"][:, 0] > layers["uniform"][:, 1])
+    n = len(c6.LAYER_SEEDS)
+    sweep_total = np.stack([results["xi = 1"]["distance"][:n], results["xi = 2.6"]["distance"][:n]])
+    assert np.allclose(layers["total"], sweep_total, rtol=1e-4)
+    assert np.allclose(np.sqrt((layers["uniform"] ** 2).sum(1)), layers["total"][0], rtol=1e-6)
+
+
+def test_ex_l2sp(results):
+    """ex-transfer-learning-l2sp: 'A toy run ... lands on h/(h + alpha) ... tau = 40 steps, about half of the 76 steps
+    of a run ... L2-SP keeps tau (1 - e^{-T/tau})/T = 0.45 of the displacement. The exact heavy-ball recursion keeps
+    0.53 ... On the network, L2-SP's backbone travelled 0.58 of the uniform recipe's distance at the same head rate
+    (95 % CI ...): between the flat directions' 0.53 and 1'."""
+    l2sp = c6.exercise_l2sp(results)
+    eq = l2sp["equilibrium"]
+    assert np.allclose(eq.iloc[:, 1], eq.iloc[:, 0], atol=1e-9)
+    assert l2sp["tau"] == pytest.approx((1 - c6.MOMENTUM) / (l2sp["lr"] * c6.L2SP_ALPHA))
+    assert 0.4 < l2sp["tau"] / l2sp["steps"] < 0.65
+    T, tau = l2sp["steps"], l2sp["tau"]
+    assert l2sp["drift_formula"] == pytest.approx(tau * (1 - math.exp(-T / tau)) / T)
+    assert l2sp["drift_formula"] < l2sp["drift_sim"] < 1
+    assert l2sp["same_rate"], "L2-SP and the uniform rate chose different head rates: restate the comparison"
+    assert l2sp["drift_sim"] < l2sp["network"]["low"] and l2sp["network"]["high"] < 1  # measured 0.58 (0.57 to 0.59)

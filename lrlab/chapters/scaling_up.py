@@ -573,3 +573,272 @@ def range_test_experiment(device=None) -> list:
         out.append(lr_range_test(lambda step: model.losses(data.x_train[table[step]], data.y_train[table[step]]).sum(),
                                  model.parameters(), opt, FINDER_START, FINDER_END, FINDER_STEPS))
     return out
+
+
+# ---------------------------------------------------------------------------
+# Exercises (ungraded; their solutions are on the page, their claims in the claims test)
+# ---------------------------------------------------------------------------
+ADAM_BETAS = (0.9, 0.999)  #: torch's defaults, which the chapter's Adam runs use
+BIAS_STEPS = 30  #: Adam steps run in the bias-correction exercise (the uncorrected step peaks at step 12)
+BIAS_HORIZON = 5000  #: steps over which the formula is evaluated (it settles within 10 % of 1 after ~1750)
+SETTLE_TOL = 0.10  #: "settled": the uncorrected step within 10 % of the rate
+
+
+def adam_uncorrected_ratio(steps, beta1: float = ADAM_BETAS[0], beta2: float = ADAM_BETAS[1]) -> np.ndarray:
+    r"""Adam's step over the rate for a constant gradient *without* bias correction, :math:`(1-\beta_1^t)/\sqrt{1-\beta_2^t}`.
+
+    ``steps`` are the step numbers :math:`t = 1, 2, \dots` (after :math:`t` gradients).
+
+    >>> adam_uncorrected_ratio([1]).round(4).tolist()      # 0.1 / sqrt(0.001)
+    [3.1623]
+    """
+    t = np.asarray(steps, dtype=np.float64)
+    return (1 - beta1**t) / np.sqrt(1 - beta2**t)
+
+
+def exercise_bias_correction(steps: int = BIAS_STEPS, lr: float = 1e-3, grad: float = 0.5,
+                             horizon: int = BIAS_HORIZON) -> dict:
+    r"""``torch.optim.Adam`` on a linear loss (constant gradient ``grad``), with and without its bias correction.
+
+    At every step it records the step Adam takes, :math:`|\Delta w|/\eta` (bias-corrected),
+    and the step it would take without the correction, :math:`m_t/\sqrt{v_t}`, read from the
+    optimizer's state (``exp_avg`` and ``exp_avg_sq`` are the uncorrected moments).
+
+    Returns
+    -------
+    dict
+        ``t`` (1..steps), ``corrected``, ``uncorrected`` (measured) and ``formula``
+        (:func:`adam_uncorrected_ratio`); from the formula over ``horizon`` steps: ``first`` (the
+        uncorrected step at t = 1), ``peak``, ``peak_step`` and ``settle_step`` (first step after the peak
+        within ``SETTLE_TOL`` of 1); ``max_error`` (largest difference between measured and formula),
+        ``corrected_range`` (min and max of the corrected step) and ``m_only_first`` (the first step with
+        only :math:`m` corrected, :math:`1/\sqrt{1-\beta_2}`).
+    """
+    w = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.Adam([w], lr=lr, betas=ADAM_BETAS)
+    corrected, uncorrected = np.empty(steps), np.empty(steps)
+    for i in range(steps):
+        before = float(w.detach())
+        opt.zero_grad()
+        (grad * w).sum().backward()
+        opt.step()
+        corrected[i] = abs(float(w.detach()) - before) / lr
+        state = opt.state[w]
+        uncorrected[i] = float(state["exp_avg"] / state["exp_avg_sq"].sqrt())
+    t = np.arange(1, steps + 1)
+    formula = adam_uncorrected_ratio(t)
+    long_t = np.arange(1, horizon + 1)
+    long = adam_uncorrected_ratio(long_t)
+    peak = int(np.argmax(long))
+    after = np.flatnonzero((long_t > long_t[peak]) & (long < 1 + SETTLE_TOL))
+    if after.size == 0:
+        raise ValueError(f"horizon={horizon} is too short: the uncorrected step is not yet within {SETTLE_TOL:.0%} of 1")
+    return {"t": t, "corrected": corrected, "uncorrected": uncorrected, "formula": formula,
+            "first": float(long[0]), "peak": float(long[peak]), "peak_step": int(long_t[peak]),
+            "settle_step": int(long_t[after[0]]), "max_error": float(np.max(np.abs(uncorrected - formula))),
+            "corrected_range": (float(corrected.min()), float(corrected.max())),
+            "m_only_first": float(1 / np.sqrt(1 - ADAM_BETAS[1]))}
+
+
+def exercise_warmup_area() -> dict:
+    r"""The rate each warmup of section 1's Adam runs gives up, in steps at the peak rate: :math:`\sum_t (1 - \eta_t/\eta)`.
+
+    Returns
+    -------
+    dict
+        For ``"linear"`` and ``"exponential"``: ``lost`` (summed over the run), ``formula`` (discrete:
+        :math:`(W+1)/2` and :math:`1/(1-e^{-1/\tau})`), ``continuous`` (:math:`W/2` and :math:`\tau`) and
+        ``to_99`` (first step at 99 % of the rate or more).
+    """
+    scheds = list(adam_warmup_schedules().values())
+    t = np.arange(ADAM_STEPS)
+    out = {}
+    for name, sched, formula, continuous in (
+            ("linear", scheds[1], (WARMUP_STEPS + 1) / 2, WARMUP_STEPS / 2),
+            ("exponential", scheds[2], 1 / (1 - math.exp(-1 / ADAM_TAU)), float(ADAM_TAU))):
+        frac = np.asarray(sched(t)) / ADAM_LR
+        out[name] = {"lost": float(np.sum(1 - frac)), "formula": formula, "continuous": continuous,
+                     "to_99": int(np.argmax(frac >= 0.99))}
+    return out
+
+
+EDGE_EFFECTS = (0.1, 0.2, 0.3)  #: differences in the fraction of seeds that train, for the seed count
+
+
+def exercise_edge_seeds(runs: dict, effects=EDGE_EFFECTS, power: float = 0.8) -> dict:
+    r"""At the edge of the linear scaling rule (k = 16): do warmup and no warmup train the *same* seeds?
+
+    Parameters
+    ----------
+    runs : dict
+        :func:`scaling_experiment`'s result.
+
+    Returns
+    -------
+    dict
+        ``both``, ``warmup_only``, ``none_only``, ``neither`` (seed counts), ``seeds``, ``sd`` (of the
+        per-seed difference of the 0/1 "trained" outcomes), ``sd_unpaired`` (the same for two independent
+        groups with the measured fractions, :math:`\sqrt{p_1(1-p_1) + p_2(1-p_2)}`) and ``needed``
+        ``{effect: seeds}`` for a paired t-test with the given power at level 0.05
+        (:func:`lrlab.stats.seeds_for_difference`).
+    """
+    from ..stats import seeds_for_difference
+
+    k_edge = SCALE_FACTORS[-2]
+    warm = runs[k_edge]["warmup"]["final"]["train_loss"] < TRAINED
+    none = runs[k_edge]["none"]["final"]["train_loss"] < TRAINED
+    d = warm.astype(float) - none.astype(float)
+    sd = float(d.std(ddof=1))
+    p = np.array([warm.mean(), none.mean()])
+    return {"both": int(np.sum(warm & none)), "warmup_only": int(np.sum(warm & ~none)),
+            "none_only": int(np.sum(~warm & none)), "neither": int(np.sum(~warm & ~none)), "seeds": int(d.size),
+            "sd": sd, "sd_unpaired": float(np.sqrt(np.sum(p * (1 - p)))),
+            "needed": {e: seeds_for_difference(e, sd, power=power) for e in effects}}
+
+
+#: families of WSD budgets for the branching-cost exercise
+BRANCH_FAMILIES = {
+    "the chapter's": BUDGETS,
+    "doubling": tuple(BUDGETS[0] * 2**k for k in range(4)),
+    "evenly spaced": tuple(60 * k for k in range(1, 11)),
+}
+
+
+def branch_costs(budgets, decay_fraction: float = DECAY_FRACTION) -> tuple[int, int]:
+    r"""Steps trained for WSD runs of every budget: separately, :math:`\sum_k T_k`, and branched, :math:`\max_k S_k + \sum_k D_k`.
+
+    :math:`D_k` = ``round(decay_fraction * T_k)`` and :math:`S_k = T_k - D_k`.
+
+    >>> branch_costs((150, 300, 600))
+    (1050, 690)
+    """
+    decays = [int(round(decay_fraction * b)) for b in budgets]
+    return int(sum(budgets)), int(max(b - d for b, d in zip(budgets, decays)) + sum(decays))
+
+
+def counted_branch_cost(budgets, decay_fraction: float = DECAY_FRACTION) -> int:
+    """Steps :func:`lrlab.scaling.train_wsd_branches` actually takes for WSD runs of ``budgets`` (a stand-in model)."""
+    from ..scaling import train_wsd_branches
+
+    model = torch.nn.Linear(1, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.0, momentum=SCHED_MOMENTUM)
+    counter = {"steps": 0}
+
+    def train_step(step):
+        counter["steps"] += 1
+
+    decays = [int(round(decay_fraction * b)) for b in budgets]
+    train_wsd_branches(model, opt, train_step, lambda: None, 1.0, [b - d for b, d in zip(budgets, decays)], decays,
+                       warmup_steps=SCHED_WARMUP)
+    return counter["steps"]
+
+
+def exercise_branch_cost(families: dict = BRANCH_FAMILIES, decay_fraction: float = DECAY_FRACTION):
+    r"""Cost of branched against separate WSD runs for each family of budgets, by formula and counted.
+
+    Returns a DataFrame (one row per family): budgets, separate and branched cost (formula),
+    branched cost counted by :func:`counted_branch_cost`, their ratio, and the ratio's ``limit`` for
+    many budgets: :math:`(1+\delta)/2` for doubling budgets, :math:`\delta` for evenly spaced ones.
+    """
+    import pandas as pd
+
+    limits = {"doubling": (1 + decay_fraction) / 2, "evenly spaced": decay_fraction}
+    rows = []
+    for name, budgets in families.items():
+        separate, branched = branch_costs(budgets, decay_fraction)
+        rows.append({"budgets": name, "n": len(budgets), "longest": max(budgets), "separate": separate,
+                     "branched": branched, "counted": counted_branch_cost(budgets, decay_fraction),
+                     "ratio": branched / separate, "limit": limits.get(name, np.nan)})
+    return pd.DataFrame(rows).set_index("budgets")
+
+
+def exercise_one_cycle(budget: int = BUDGETS[-1], fixed=(SCHED_MOMENTUM, 0.95)) -> dict:
+    r"""The effective step :math:`\eta_t/(1-\mu_t)` of section 3's one-cycle (peak 1), with its cycled momentum and with fixed ones.
+
+    Returns
+    -------
+    dict
+        ``t``, ``rate``, ``momentum``, ``effective`` (cycled) arrays; ``start``, ``peak`` (effective step
+        at step 0 and at the rate's peak), ``peak_step``, ``rise`` (``peak / start``) and ``formula``
+        (``div_factor (1 - mu_max) / (1 - mu_min)``); ``fixed`` ``{mu: (start, peak, rise)}``; ``table``
+        (a DataFrame of the same, peak rate 1).
+    """
+    import pandas as pd
+
+    rate, mom = method_schedule("one-cycle", 1.0, budget)
+    t = np.arange(budget)
+    r, mu = np.asarray(rate(t)), np.asarray(mom(t))
+    eff = r / (1 - mu)
+    i = int(np.argmax(r))
+    p = rate.params
+    formula = p["div_factor"] * (1 - mom.params["max_momentum"]) / (1 - mom.params["base_momentum"])
+    return {"t": t, "rate": r, "momentum": mu, "effective": eff, "start": float(eff[0]), "peak": float(eff[i]),
+            "peak_step": i, "rise": float(eff[i] / eff[0]), "formula": float(formula),
+            "max_momentum": mom.params["max_momentum"], "base_momentum": mom.params["base_momentum"],
+            "div_factor": p["div_factor"],
+            "fixed": {m: (float(r[0] / (1 - m)), float(r[i] / (1 - m)), float(r[i] / r[0])) for m in fixed},
+            "table": pd.DataFrame([(float(eff[0]), float(eff[i]), float(eff[i] / eff[0]))]
+                                  + [(r[0] / (1 - m), r[i] / (1 - m), r[i] / r[0]) for m in fixed],
+                                  columns=["effective step at t = 0", "at the peak", "rise"],
+                                  index=pd.Index(["cycled"] + [f"fixed {m:g}" for m in fixed], name="momentum"))}
+
+
+AVG_RATES = (0.1, 0.2)  #: the rate gamma and twice it
+AVG_STEPS = 500
+AVG_CHAINS = 10_000  #: independent 1-D quadratics (one coordinate each)
+AVG_H = 1.0
+AVG_SIGMA2 = 1.0
+
+
+def averaged_variance(lr: float, steps: int, h: float = AVG_H, sigma2: float = AVG_SIGMA2) -> float:
+    r"""Exact :math:`\mathrm{Var}(x_t)` of the plain average of SGD's iterates :math:`z_1..z_t` on :math:`h\theta^2/2` from :math:`z_0 = 0`.
+
+    .. math:: \mathrm{Var}(x_t) = \frac{\sigma^2}{h^2 t^2} \sum_{m=1}^{t} \big(1 - (1 - \gamma h)^m\big)^2
+              \;\to\; \frac{\sigma^2}{h^2 t},
+
+    with gradient noise of variance :math:`\sigma^2`; the rate :math:`\gamma` enters only the transient.
+
+    >>> round(averaged_variance(1.0, 10), 6)     # gamma h = 1: z_m is pure noise, Var = sigma^2 / t
+    0.1
+    """
+    m = np.arange(1, steps + 1, dtype=np.float64)
+    return float(sigma2 / (h**2 * steps**2) * np.sum((1 - (1 - lr * h) ** m) ** 2))
+
+
+def exercise_averaging(rates=AVG_RATES, steps: int = AVG_STEPS, n_chains: int = AVG_CHAINS, h: float = AVG_H,
+                       sigma2: float = AVG_SIGMA2, seed: int = 0):
+    r"""Schedule-free SGD with :math:`\beta = 0` (SGD plus its running average) on ``n_chains`` noisy 1-D quadratics.
+
+    Every chain starts at the minimum, :math:`z_0 = 0`, and gets gradients :math:`h y_t + \xi_t`,
+    :math:`\xi_t \sim \mathcal N(0, \sigma^2)`; every rate sees the same noise. After ``steps`` steps the
+    Monte Carlo second moments of the SGD iterate :math:`z` and of the average :math:`x` are compared with
+    the exact values: :math:`z`'s noise floor :math:`\gamma\sigma^2/(h(2-\gamma h))` (times
+    :math:`1 - (1-\gamma h)^{2t}`) and :func:`averaged_variance`.
+
+    Returns a DataFrame, one row per rate.
+    """
+    import pandas as pd
+
+    from ..schedule_free import ScheduleFreeSGD
+
+    rows = []
+    for lr in rates:
+        gen = torch.Generator().manual_seed(int(seed))
+        w = torch.zeros(n_chains, dtype=torch.float64, requires_grad=True)
+        opt = ScheduleFreeSGD([w], lr=lr, momentum=0.0)
+        for _ in range(steps):
+            w.grad = h * w.detach() + math.sqrt(sigma2) * torch.randn(n_chains, generator=gen, dtype=torch.float64)
+            opt.step()
+        z = opt.state[w]["z"].clone()
+        opt.eval()  # the parameters now hold the average x
+        x = w.detach().clone()
+        row = {"rate": lr}
+        for name, v in (("z", z), ("x", x)):
+            sq = (v**2).numpy()
+            row[f"E[{name}^2] (Monte Carlo)"] = float(sq.mean())
+            row[f"{name} stderr"] = float(sq.std(ddof=1) / math.sqrt(n_chains))
+        row["E[z^2] (exact)"] = lr * sigma2 / (h * (2 - lr * h)) * (1 - (1 - lr * h) ** (2 * steps))
+        row["E[x^2] (exact)"] = averaged_variance(lr, steps, h, sigma2)
+        row["sigma^2/(h^2 t)"] = sigma2 / (h**2 * steps)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("rate")

@@ -20,12 +20,15 @@ True
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
+from functools import lru_cache
 
 import numpy as np
 
 from ..device import resolve_device
-from ..fine_tuning import ULMFIT_DECAY, Strategy, fine_tune_population, pretrain_population, rate_table, tasks
+from ..fine_tuning import (ULMFIT_DECAY, Strategy, fine_tune_population, layer_groups, pretrain_population, rate_table,
+                           tasks)
 from ..stats import mean_ci, paired_t, seeds_for_difference, tost
 
 # ---------------------------------------------------------------------------
@@ -391,3 +394,246 @@ def prose(results: dict, comp: dict | None = None) -> dict:
         "best_next_name": ranked[1],
         "worst_next_name": ranked[-2],
     }
+
+
+# ---------------------------------------------------------------------------
+# Exercises (ungraded; their solutions are on the page, their claims in the claims test)
+# ---------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def epoch_steps() -> int:
+    """Fine-tuning steps per epoch on the target's full training set (full batches only)."""
+    _, target = tasks(device="cpu")
+    return len(target.y_train) // BATCH_SIZE
+
+
+def stlr_mean_formula(total_steps: int, cut_frac: float = 0.1, ratio: float = 32) -> float:
+    r"""Mean of the slanted triangular rate over steps :math:`0..T-1`, in units of :math:`\eta_{\max}`.
+
+    With :math:`\text{cut} = \lfloor T\,\text{cut\_frac}\rfloor` the fall ends at step
+    :math:`E = \text{cut}/\text{cut\_frac}` (assumed an integer, as for ``cut_frac = 0.1``, and at most
+    :math:`T`), and :math:`\sum_t p(t) = E/2`, so
+
+    .. math:: \bar\eta/\eta_{\max} = \frac{1 + \bar p\,(\text{ratio}-1)}{\text{ratio}}, \qquad \bar p = \frac{E}{2T};
+
+    when :math:`T\,\text{cut\_frac}` is an integer, :math:`E = T` and the mean is
+    :math:`(\text{ratio}+1)/(2\,\text{ratio})` whatever ``cut_frac``.
+
+    >>> stlr_mean_formula(80), (32 + 1) / 64
+    (0.515625, 0.515625)
+    """
+    cut = math.floor(total_steps * cut_frac)
+    end = round(cut / cut_frac)
+    if end > total_steps:
+        raise ValueError(f"the fall of the STLR ends at step {end} > total_steps={total_steps}: the formula assumes it ends within the run")
+    p_bar = end / (2 * total_steps)
+    return (1 + p_bar * (ratio - 1)) / ratio
+
+
+def exercise_stlr_mean(total_steps=None) -> dict:
+    """Mean of :func:`lrlab.fine_tuning.slanted_triangular_schedule` (peak 1) against :func:`stlr_mean_formula`.
+
+    ``total_steps`` defaults to the chapter's run (``EPOCHS`` epochs) and the next multiple of 10.
+    Returns a DataFrame indexed by T: ``cut``, ``end`` (where the fall ends), ``mean`` (of the schedule's
+    rates, peak 1) and ``formula``.
+    """
+    import pandas as pd
+
+    from ..fine_tuning import slanted_triangular_schedule
+
+    if total_steps is None:
+        run = EPOCHS * epoch_steps()
+        total_steps = (run, 10 * math.ceil(run / 10))
+    out = {}
+    for T in total_steps:
+        s = slanted_triangular_schedule(1.0, T)
+        cut = math.floor(T * 0.1)
+        out[T] = {"cut": cut, "end": round(cut / 0.1), "mean": float(np.mean(s(np.arange(T)))),
+                  "formula": stlr_mean_formula(T)}
+    return pd.DataFrame.from_dict(out, orient="index").rename_axis("T")
+
+
+def exercise_double_rate(results: dict) -> dict:
+    """The uniform rate at its chosen head rate against the sweep's xi = 1 run (uniform at ``SWEEP_PEAK_LR``), seed by seed.
+
+    Returns
+    -------
+    dict
+        ``low``, ``high`` (the two head rates), ``factor`` (their ratio); ``distance``: geometric-mean
+        ratio of the distances with its 95% interval (paired t on log distance: ``mean``, ``low``,
+        ``high``); ``forget_low``, ``forget_high`` (points, means), ``forget_ratio`` (of the means) and
+        ``forget_diff`` (paired t, points); ``target_diff`` (paired t of target accuracy, points, high - low).
+    """
+    lo, hi = results["uniform"], results["xi = 1"]
+    r = paired_t(np.log(hi["distance"]), np.log(lo["distance"]))
+    return {"low": lo["peak_lr"], "high": hi["peak_lr"], "factor": hi["peak_lr"] / lo["peak_lr"],
+            "distance": {"mean": float(np.exp(r.mean)), "low": float(np.exp(r.low)), "high": float(np.exp(r.high))},
+            "distance_test": r,
+            "forget_low": float(points(lo["forgetting"]).mean()), "forget_high": float(points(hi["forgetting"]).mean()),
+            "forget_ratio": float(hi["forgetting"].mean() / lo["forgetting"].mean()),
+            "forget_diff": paired_t(points(hi["forgetting"]), points(lo["forgetting"])),
+            "target_diff": paired_t(points(hi["target_acc"]), points(lo["target_acc"]))}
+
+
+def backbone_budget(strategy: Strategy, peak_lr: float) -> float:
+    r"""The backbone's rate budget :math:`B = \sum_{l < L-1} \sum_t \eta_l(t)` of a run (:func:`lrlab.fine_tuning.rate_table`)."""
+    table = rate_table(strategy, len(WIDTHS) + 1, peak_lr, EPOCHS, epoch_steps())
+    return float(table[:-1].sum())
+
+
+def exercise_rate_budget(results: dict) -> dict:
+    """Every run from the pretrained weights: its backbone rate budget against the distance it travelled.
+
+    Returns
+    -------
+    dict
+        ``table`` (DataFrame, one row per run: head rate, budget, mean distance, distance per unit of
+        budget, mean forgetting), ``rho`` (Spearman's rank correlation of budget and mean distance over
+        the runs), ``slope`` (of log distance on log budget, over the runs with a budget that train
+        without a pull back, i.e. all but L2-SP and the frozen ones) and ``lowest`` (the run with the
+        least distance per unit of budget).
+    """
+    import pandas as pd
+
+    by_name = {s.name: s for s in strategies() + sweep_strategies()}
+    rows = []
+    for name in pretrained_runs():
+        r = results[name]
+        b = backbone_budget(by_name[name], r["peak_lr"])
+        d = float(r["distance"].mean())
+        rows.append({"run": name, "head rate": r["peak_lr"], "budget B": b, "distance": d,
+                     "distance / B": d / b if b > 0 else np.nan,
+                     "forgetting (points)": float(points(r["forgetting"]).mean())})
+    table = pd.DataFrame(rows).set_index("run")
+    free = table[(table["budget B"] > 0) & (table.index != "L2-SP")]
+    slope = float(np.polyfit(np.log(free["budget B"]), np.log(free["distance"]), 1)[0])
+    return {"table": table, "rho": spearman(table["budget B"], table["distance"]), "slope": slope,
+            "lowest": str(table["distance / B"].idxmin())}
+
+
+L2SP_CURVATURES = (0.1, 1.0, 10.0)  #: curvatures of the toy target loss, in units of alpha
+L2SP_LONG = 3000  #: steps for the toy run to reach its equilibrium
+
+
+def heavy_ball_l2sp(h, target, alpha: float, lr: float, momentum: float, steps: int, drift: float = 0.0) -> np.ndarray:
+    r"""Heavy ball (torch's SGD convention) from :math:`\theta_{\rm pre} = 0` on :math:`\sum_i h_i(\theta_i - \theta^*_i)^2/2 + \text{drift}\cdot\theta_i` plus L2-SP.
+
+    The gradient is :math:`h(\theta - \theta^*) + \text{drift} + \alpha\theta`; returns :math:`\theta` after ``steps`` steps.
+
+    >>> heavy_ball_l2sp([1.0], [1.0], alpha=1.0, lr=0.1, momentum=0.0, steps=500).round(6).tolist()   # h/(h + alpha)
+    [0.5]
+    """
+    h = np.asarray(h, dtype=np.float64)
+    theta = np.zeros_like(h)
+    buf = np.zeros_like(h)
+    target = np.broadcast_to(np.asarray(target, dtype=np.float64), h.shape)
+    for _ in range(steps):
+        g = h * (theta - target) + drift + alpha * theta
+        buf = momentum * buf + g
+        theta = theta - lr * buf
+    return theta
+
+
+def exercise_l2sp(results: dict) -> dict:
+    r"""L2-SP on a toy loss with the chapter's alpha, head rate and momentum, and the network's distances.
+
+    Returns
+    -------
+    dict
+        ``lr`` (L2-SP's chosen head rate, the rate of its uniform ladder), ``alpha``, ``steps`` (of a
+        fine-tuning run), ``tau`` (:math:`(1-\mu)/(\eta\alpha)`, steps); ``equilibrium``: DataFrame over
+        ``L2SP_CURVATURES`` (curvature, :math:`h/(h+\alpha)`, the toy run's fraction after ``L2SP_LONG``
+        steps); ``drift_formula`` (:math:`\tau(1-e^{-T/\tau})/T`) and ``drift_sim`` (the same ratio from
+        :func:`heavy_ball_l2sp` with and without the pull, flat direction, constant gradient);
+        ``network``: the geometric-mean ratio of L2-SP's distance to the uniform rate's (same seeds) with
+        its 95% interval, and ``same_rate`` (whether the two chose the same head rate).
+    """
+    import pandas as pd
+
+    lr = results["L2-SP"]["peak_lr"]
+    steps = EPOCHS * epoch_steps()
+    tau = (1 - MOMENTUM) / (lr * L2SP_ALPHA)
+    h = np.array(L2SP_CURVATURES) * L2SP_ALPHA
+    reached = heavy_ball_l2sp(h, 1.0, L2SP_ALPHA, lr, MOMENTUM, L2SP_LONG)
+    equilibrium = pd.DataFrame({"h / alpha": L2SP_CURVATURES, "h / (h + alpha)": h / (h + L2SP_ALPHA),
+                                f"toy run, {L2SP_LONG} steps": reached}).set_index("h / alpha")
+    pulled = heavy_ball_l2sp([0.0], 0.0, L2SP_ALPHA, lr, MOMENTUM, steps, drift=1.0)[0]
+    free = heavy_ball_l2sp([0.0], 0.0, 0.0, lr, MOMENTUM, steps, drift=1.0)[0]
+    r = paired_t(np.log(results["L2-SP"]["distance"]), np.log(results["uniform"]["distance"]))
+    return {"lr": lr, "alpha": L2SP_ALPHA, "steps": steps, "tau": tau, "equilibrium": equilibrium,
+            "drift_formula": tau * (1 - math.exp(-steps / tau)) / steps, "drift_sim": float(pulled / free),
+            "network": {"mean": float(np.exp(r.mean)), "low": float(np.exp(r.low)), "high": float(np.exp(r.high))},
+            "same_rate": results["L2-SP"]["peak_lr"] == results["uniform"]["peak_lr"]}
+
+
+LAYER_SEEDS = (0, 1, 2)  #: seeds of the per-layer distance exercise (the first three reported seeds)
+
+
+def _net_from_population(layers, k: int):
+    """Member ``k`` of a stacked population (:func:`lrlab.fine_tuning.pretrain_population`) as a :class:`TransferNet`."""
+    import torch
+
+    from ..fine_tuning import make_net
+
+    net = make_net(int(layers[0][0].shape[2]), WIDTHS, int(layers[-1][0].shape[1]), seed=0,
+                   device=layers[0][0].device)
+    linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+    with torch.no_grad():
+        for lin, (w, b) in zip(linears, layers):
+            lin.weight.copy_(w[k])
+            lin.bias.copy_(b[k])
+    return net
+
+
+def layer_distances(model, pretrained) -> np.ndarray:
+    r"""Per layer group of the backbone, :math:`\|\theta_l - \theta_{l,\rm pre}\|_2` (weights and bias together)."""
+    import torch
+
+    new = [m for m in model.backbone if isinstance(m, torch.nn.Linear)]
+    old = [m for m in pretrained.backbone if isinstance(m, torch.nn.Linear)]
+    with torch.no_grad():
+        return np.array([float(torch.sqrt(((a.weight - b.weight).double() ** 2).sum()
+                                          + ((a.bias - b.bias).double() ** 2).sum())) for a, b in zip(new, old)])
+
+
+def exercise_layer_distances(seeds=LAYER_SEEDS, peak_lr: float = SWEEP_PEAK_LR, decay: float = ULMFIT_DECAY,
+                             device=None) -> dict:
+    r"""Per-layer distances of a uniform and a discriminative fine-tune at the same head rate, seed by seed.
+
+    Pretrains ``seeds`` as the chapter does, fine-tunes each with :func:`lrlab.fine_tuning.fine_tune`
+    (uniform, and :math:`\xi` = ``decay``) at head rate ``peak_lr``, and measures
+    :func:`layer_distances`. These runs are the sweep's :math:`\xi = 1` and :math:`\xi = 2.6` runs of
+    those seeds.
+
+    Returns
+    -------
+    dict
+        ``uniform``, ``discriminative``: arrays ``(n_seeds, n_backbone_layers)``; ``ratio`` (their
+        per-seed ratio), ``predicted`` (the rate ratio :math:`\xi^{-(L-1-l)}`), ``total`` (the whole
+        backbone's distance of each run, ``(2, n_seeds)``) and ``table`` (a DataFrame of the means).
+    """
+    from ..fine_tuning import fine_tune
+
+    device = resolve_device(device)
+    source, target = tasks(device=device)
+    pre = pretrain_population(source, seeds, WIDTHS, PRETRAIN_STEPS, PRETRAIN_LR, BATCH_SIZE, MOMENTUM)
+    out = {"uniform": [], "discriminative": []}
+    total = {"uniform": [], "discriminative": []}
+    for k, seed in enumerate(seeds):
+        net = _net_from_population(pre, k)
+        for name, xi in (("uniform", 1.0), ("discriminative", decay)):
+            run = fine_tune(net, Strategy(name, decay=xi), source, target, epochs=EPOCHS, peak_lr=peak_lr,
+                            batch_size=BATCH_SIZE, momentum=MOMENTUM, seed=seed)
+            out[name].append(layer_distances(run["model"], net))
+            total[name].append(run["distance"])
+    import pandas as pd
+
+    uni, disc = np.array(out["uniform"]), np.array(out["discriminative"])
+    n = uni.shape[1]
+    predicted = decay ** -(n - np.arange(n))
+    names = [name for name, _ in layer_groups(net)][:-1]
+    table = pd.DataFrame({"uniform": uni.mean(0), f"xi = {decay:g}": disc.mean(0), "ratio": (disc / uni).mean(0),
+                          "rate ratio": predicted}, index=pd.Index(names, name="layer (mean over seeds)"))
+    return {"uniform": uni, "discriminative": disc, "ratio": disc / uni, "predicted": predicted,
+            "total": np.array([total["uniform"], total["discriminative"]]), "table": table}
