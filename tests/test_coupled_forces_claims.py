@@ -255,3 +255,95 @@ def test_adam_l2_ends_with_a_higher_loss_at_the_larger_lambda(adam):
     hi = table.iloc[-1]
     assert hi.weight_decay == max(c2.ADAM_LAMBDAS)
     assert hi.adam_loss > 2 * hi.adamw_loss
+
+
+# ---------------------------------------------------------------------------
+# Exercises (their solutions' claims)
+# ---------------------------------------------------------------------------
+
+
+def test_exercise_floor_doubling(nqm, scaling):
+    """ex-coupled-forces-floor-doubling: 'The floor doubles at k ~ 150 (k eta h_max = 1.50), not at the 100.5 of the
+    steepest coordinate alone, and it is 10% higher from k ~ 39 on (...; 19 for the steepest coordinate alone). The
+    recursion agrees with the formula to a relative 4e-16 ...'"""
+    table = c2.exercise_floor_doubling(nqm)
+    assert table.target.tolist() == list(c2.EX_FLOOR_RATIOS)
+    eh = c2.BASE_LR * nqm.h_max
+    for row in table.itertuples():
+        assert float(c2.floor_ratio(nqm, row.k)) == pytest.approx(row.target, rel=1e-9)
+        assert row.k_single * eh == pytest.approx(2 - (2 - eh) / row.target, rel=1e-12)  # part 1 for the target
+        assert row.k > 1.4 * row.k_single, "the flat coordinates must dilute the effect (part 2)"
+        assert row.start_left < 1e-20
+        assert row.recursion_ratio == pytest.approx(row.formula_ratio, rel=1e-9)
+        assert abs(row.formula_ratio - row.target) < 0.01
+    assert table.k_single.iloc[-1] * eh == pytest.approx(1 + eh / 2, rel=1e-12)
+    # "in line with the table of section 2": the ratios there straddle 1.1 where k crosses k(1.1)
+    table2, _ = scaling
+    stable = table2[table2.k_lr_hmax < 2]
+    k_lo = table.k.iloc[0]
+    assert (stable[stable.k < k_lo].final_ratio < 1.1).all() and (stable[stable.k > k_lo].final_ratio > 1.1).all()
+
+
+def test_exercise_critical_batch(nqm):
+    """ex-coupled-forces-critical-batch: 'At theta_0, B = 1.33 and B_noise = 2.25 ... After 20 steps they are 945 and
+    203, and their order has flipped ...; The exact one-step gain matches the formula to a relative 2e-14 at every batch
+    size. Near the start the gain hardly grows past B ~ B_crit; after the first steps it keeps growing up to the largest
+    batch'."""
+    from lrlab.batch_size import nqm_noise_scale
+
+    table = c2.exercise_critical_batch(nqm)
+    np.testing.assert_allclose(table.gain, table.gain_formula, rtol=1e-10)
+    start, later = table[table.point == "start"], table[table.point != "start"]
+    b0, n0, b1, n1 = start.b_crit.iloc[0], start.b_noise.iloc[0], later.b_crit.iloc[0], later.b_noise.iloc[0]
+    assert b0 < n0 and b1 > 2 * n1, "the order of B_crit and B_noise must flip"
+    assert b1 > 100 * b0 and n1 > 50 * n0
+    assert n0 == pytest.approx(nqm.sigma2.sum() / np.sum(nqm.h**2), rel=1e-12)
+    theta = nqm.theta0 * (1 - c2.EX_GD_LR * nqm.h) ** c2.EX_GD_STEPS
+    assert n1 == pytest.approx(nqm_noise_scale(nqm, theta), rel=1e-12)
+    # the gain saturates near the start (B >> B_crit) and not later (B_crit ~ the largest batch)
+    assert start.gain.iloc[-1] / start.gain.iloc[-2] < 1.05
+    assert np.all(np.diff(later.gain) / later.gain.iloc[:-1].to_numpy() > 2)
+    # the check has teeth: without the noise term the formula would be off by a factor 1 + B_crit / B
+    assert not np.allclose(later.gain, later.gain_formula * (1 + later.b_crit / later.batch_size), rtol=0.1)
+
+
+@pytest.mark.slow
+def test_exercise_naive_noise_scale():
+    """ex-coupled-forces-naive-estimator: 'Here B_noise = 51, so the prediction is 28.4, and the naive estimate would
+    need 969 examples to come within 5 %.' and 'Averaged over the sets, |g|^2 = 0.1137, 0.9 standard errors from the
+    predicted 0.1123 and 32 standard errors above |G|^2 = 0.0625. The ratio of the averages is 28.3 for the naive
+    estimate and 50.6 with the correction'."""
+    row = c2.exercise_naive_noise_scale().iloc[0]
+    assert row.exact == 51.0 and row.n_for_5pct == 969
+    assert 1 / (1 + row.exact / row.n_for_5pct) >= 0.95 > 1 / (1 + row.exact / (row.n_for_5pct - 1))
+    assert abs(row.g2_z) < 4 and abs(row.trace_z) < 4
+    assert row.g2_z_true > 10, "the naive |g|^2 must be measurably biased"
+    assert row.naive == pytest.approx(row.naive_predicted, rel=0.03)
+    assert row.corrected == pytest.approx(row.exact, rel=0.05)
+    assert row.naive < min(row.n, row.exact)  # "can never exceed n"
+
+
+def test_exercise_rate_free_decay():
+    """ex-coupled-forces-rate-free-decay: 'Three runs end at the equilibrium 0.9524; the rate-free decay under the
+    cosine climbs to 0.952 and then loses most of it, ending at 0.230.'"""
+    table = c2.exercise_rate_free_decay()
+    rf = table.set_index(["schedule", "decay"])
+    eq = c2.EX_DECAY_H * c2.EX_DECAY_TARGET / (c2.EX_DECAY_H + c2.EX_DECAY_LAMBDA)
+    for key in [("constant", "coupled"), ("constant", "rate-free"), ("cosine", "coupled")]:
+        assert rf.final_weight[key] == pytest.approx(eq, rel=1e-9), key
+    assert rf.equilibrium["constant", "rate-free"] == pytest.approx(eq, rel=1e-12)
+    assert rf.largest_weight["cosine", "rate-free"] == pytest.approx(eq, rel=1e-3)
+    assert rf.final_weight["cosine", "rate-free"] < 0.5 * rf.largest_weight["cosine", "rate-free"]
+
+
+def test_exercise_normalized_weights():
+    """ex-coupled-forces-normalized: 'The simulated norms are within 0.04% of the formula and the angles within 0.2%.
+    Four times lambda scales the norm by 0.707 and the angle by 2.000; four times eta scales them by 1.416 and 2.000.'"""
+    table = c2.exercise_normalized_weights()
+    assert [(r.lr, r.weight_decay) for r in table.itertuples()] == list(c2.EX_SPHERE_SETTINGS)
+    np.testing.assert_allclose(table.norm, table.predicted_norm, rtol=0.01)
+    np.testing.assert_allclose(table.angle, table.predicted_angle, rtol=0.01)
+    assert table.norm.iloc[1] / table.norm.iloc[0] == pytest.approx(4 ** -0.25, rel=0.01)
+    assert table.norm.iloc[2] / table.norm.iloc[0] == pytest.approx(4 ** 0.25, rel=0.01)
+    assert table.angle.iloc[1] / table.angle.iloc[0] == pytest.approx(2, rel=0.01)
+    assert table.angle.iloc[2] / table.angle.iloc[0] == pytest.approx(2, rel=0.01)

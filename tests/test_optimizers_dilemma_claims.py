@@ -477,3 +477,103 @@ def test_torch_loop_uses_the_schedule_exactly():
     assert np.max(np.abs(rates - schedule(np.arange(ex.TINY_STEPS)))) < 1e-15
     assert after < before
     assert np.isfinite(losses).all()
+
+
+# ---------------------------------------------------------------------------
+# Exercises (their solutions' claims)
+# ---------------------------------------------------------------------------
+
+
+def test_exercise_best_gd_rate(nqm, comparison):
+    """ex-optimizers-dilemma-best-gd-rate: 'At eta* = 1.905 (rho = 0.905) it takes 70 steps, against 135 at 1/h_max
+    and 342 just below the limit ... A search over 10^5 stable rates puts the minimum of rho at 1.9048, as derived.'
+    and 'At eta* the noise floor is 1.457, far above what the tuned constant rate reaches'."""
+    table = ex.exercise_best_gd_rate(nqm)
+    kappa = nqm.h_max / nqm.h.min()
+    star = table.iloc[1]
+    assert star.lr == pytest.approx(2 / (nqm.h.min() + nqm.h_max), rel=1e-12)
+    assert star.max_contraction == pytest.approx((kappa - 1) / (kappa + 1), rel=1e-12)
+    assert table.attrs["grid_best"] == pytest.approx(star.lr, abs=2 * 2 / 100_000)
+    # the noiseless recursion needs exactly the predicted steps, and eta* needs the fewest
+    assert (table.predicted_steps == table.measured_steps).all(), table
+    assert star.measured_steps == table.measured_steps.min()
+    assert table.measured_steps.iloc[2] > table.measured_steps.iloc[0] > star.measured_steps
+    # with the noise on, eta* sits on a floor far above the tuned constant rate's final loss
+    tuned, _, _ = comparison
+    assert star.noise_floor > 10 * float(tuned.set_index("schedule").loc[ex.CONSTANT, "final_loss"])
+
+
+def test_exercise_time_to_floor(nqm):
+    """ex-optimizers-dilemma-time-to-floor: 'Only eta = 0.05 misses the budget: its flattest coordinate needs 2072
+    steps (relaxation time 200), against 72 at the largest rate.'"""
+    table = ex.exercise_time_to_floor(nqm)
+    assert table.lr.tolist() == list(ex.DILEMMA_RATES)
+    assert (table.predicted_steps == table.measured_steps).all(), table
+    assert table[~table.within_budget].lr.tolist() == [min(ex.DILEMMA_RATES)]
+    # "about ln(m0 / (eps m*)) relaxation times"
+    approx = table.relaxation * np.log(1 / (ex.EX_FLOOR_TOLERANCE * table.floor))
+    np.testing.assert_allclose(table.predicted_steps, approx, rtol=0.05)
+    # the slowest rate is still above its floor at T (the chapter's figure)
+    flat = ex._coordinate(nqm, "flat")
+    slow = float(table.lr.iloc[0])
+    m_T = flat.second_moments(S.constant_schedule(slow), ex.TOTAL_STEPS)[-1, 0]
+    assert m_T > (1 + ex.EX_FLOOR_TOLERANCE) * table.floor.iloc[0]
+
+
+@pytest.mark.slow
+def test_exercise_run_spread(nqm):
+    """ex-optimizers-dilemma-run-spread: 'the predicted standard deviation is 0.0977, 63% of the floor (the lower bound
+    is 32%). Over 4000 simulated runs ... it is 0.0991, 0.6 standard errors from the formula.'"""
+    row = ex.exercise_run_spread(nqm).iloc[0]
+    assert row.start_left < 1e-10, "the run must have forgotten its start"
+    assert abs(row.z) < 4, row  # a wrong variance (e.g. m^2 instead of 2 m^2: a factor sqrt(2)) is ~15 s.e. away
+    assert abs(row.mc_std / (row.predicted_std / np.sqrt(2)) - 1) > 0.2
+    assert row.relative_spread > row.lower_bound == pytest.approx(np.sqrt(2 / nqm.dim))
+    assert row.mc_mean == pytest.approx(row.floor, rel=0.05)
+
+
+def test_exercise_constant_budget(nqm):
+    """ex-optimizers-dilemma-constant-budget: 'The approximations are within 0.3% of the exact best rate ... Ten times
+    the budget shrinks the best rate 8.2-fold and the loss only 8.3-fold'."""
+    table = ex.exercise_constant_budget(nqm)
+    steep = ex._coordinate(nqm, "steep")
+    for row in table.itertuples():
+        # the closed form is the recursion, and the optimum is a minimum of it
+        exact = steep.expected_loss(S.constant_schedule(row.best_lr), row.total_steps)[-1]
+        assert float(ex.constant_final_loss(steep, row.best_lr, row.total_steps)) == pytest.approx(exact, rel=1e-10)
+        for factor in (0.98, 1.02):
+            assert float(ex.constant_final_loss(steep, factor * row.best_lr, row.total_steps)) > row.best_loss
+    assert ((table.approx_lr / table.best_lr - 1).abs() < 0.01).all()
+    assert ((table.approx_loss / table.best_loss - 1).abs() < 1e-3).all()
+    lr_ratio = table.best_lr.iloc[0] / table.best_lr.iloc[-1]
+    loss_ratio = table.best_loss.iloc[0] / table.best_loss.iloc[-1]
+    assert 7 < lr_ratio < 9.5 and 7 < loss_ratio < 9.5  # "a bit less than 10": the ln T
+
+
+def test_exercise_robbins_monro(nqm):
+    """ex-optimizers-dilemma-robbins-monro: 'For a = 1 the recursion matches sigma^2/(2BhT) to a relative 1e-14 at every
+    step, and it ends 3.42 times below the best constant rate ...; For a = 2 the loss is 1.333 times that of a = 1 ...
+    For a = 1/4 the measured log-log slope is -0.499 and the final loss 28 times higher than the constant rate's'."""
+    table = ex.exercise_robbins_monro(nqm).set_index("a")
+    assert table.attrs["a1_max_rel_error"] < 1e-12
+    assert table.vs_constant[1.0] > 3
+    T = ex.EX_BUDGETS[-1]
+    approx_gap = (1 + np.log(4 * nqm.batch_size * T)) / 4  # h = sigma^2 = theta0 = 1 on the steepest coordinate
+    assert table.vs_constant[1.0] == pytest.approx(approx_gap, rel=0.01)
+    assert table.final_loss[2.0] / table.final_loss[1.0] == pytest.approx(4 / 3, rel=0.01)
+    np.testing.assert_allclose(table.final_loss[[1.0, 2.0]], table.predicted_loss[[1.0, 2.0]], rtol=0.01)
+    np.testing.assert_allclose(table.slope, table.predicted_slope, atol=0.01)
+    assert table.vs_constant[0.25] < 0.1, "a = 1/4 must end far above the best constant rate"
+
+
+def test_exercise_warmup(nqm, comparison):
+    """ex-optimizers-dilemma-warmup: 'Up, and the longer the warmup the more: 20 warmup steps cost 1.0% in final loss
+    and 250 cost 20%.'"""
+    table = ex.exercise_warmup(nqm)
+    assert table.warmup_steps.tolist() == list(ex.EX_WARMUPS)
+    assert not table.on_grid_edge.any()
+    # no warmup is the section-6 exponential decay, with the same tuned peak and loss
+    decay = comparison[0].set_index("schedule").loc["exponential"]
+    assert table.peak_lr.iloc[0] == decay.peak_lr and table.final_loss.iloc[0] == pytest.approx(decay.final_loss)
+    assert np.all(np.diff(table.final_loss) > 0), table
+    assert table.vs_no_warmup.iloc[1] > 1.005 and table.vs_no_warmup.iloc[-1] > 1.1

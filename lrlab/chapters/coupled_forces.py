@@ -568,3 +568,366 @@ def adam_dead_weight_gap(runs) -> float:
     dead = dead_pixels(digits()[0])
     a, b = runs[(lams[0], "adam")].weights[:, dead], runs[(lams[1], "adam")].weights[:, dead]
     return float(np.max(np.abs(a - b)))
+
+
+# ---------------------------------------------------------------------------
+# Exercises (the end of the chapter): one routine per exercise's solution
+# ---------------------------------------------------------------------------
+
+#: ex-coupled-forces-floor-doubling: the floor ratios (scaled run over reference) whose k is sought ...
+EX_FLOOR_RATIOS = (1.1, 2.0)
+#: ... and the steps the scaled run is given to settle on its floor.
+EX_SETTLE_STEPS = 2000
+#: ex-coupled-forces-critical-batch: noiseless steps taken from the start at this rate, and the batches tried.
+EX_GD_LR = 0.5
+EX_GD_STEPS = 20
+EX_BATCHES = (1, 8, 64, 1024)
+#: ex-coupled-forces-naive-estimator: distance to the optimum, examples per estimate, estimates, seed.
+EX_NAIVE_DISTANCE = 0.25
+EX_NAIVE_EXAMPLES = 64
+EX_NAIVE_SEEDS = 1000
+EX_NAIVE_SEED = 0
+#: ex-coupled-forces-rate-free-decay: curvature, target and lambda of the one-weight problem.
+EX_DECAY_H = 1.0
+EX_DECAY_TARGET = 1.0
+EX_DECAY_LAMBDA = 0.05
+#: ex-coupled-forces-normalized: (rate, lambda) pairs, dimension, steps, steps discarded, walkers, seed.
+EX_SPHERE_SETTINGS = ((0.1, 0.01), (0.1, 0.04), (0.4, 0.01))
+EX_SPHERE_DIM = 100
+EX_SPHERE_STEPS = 3000
+EX_SPHERE_BURN_IN = 1500
+EX_SPHERE_WALKERS = 8
+EX_SPHERE_SEED = 0
+
+__all__ += [
+    "EX_FLOOR_RATIOS", "EX_SETTLE_STEPS", "EX_GD_LR", "EX_GD_STEPS", "EX_BATCHES", "EX_NAIVE_DISTANCE",
+    "EX_NAIVE_EXAMPLES", "EX_NAIVE_SEEDS", "EX_NAIVE_SEED", "EX_DECAY_H", "EX_DECAY_TARGET", "EX_DECAY_LAMBDA",
+    "EX_SPHERE_SETTINGS", "EX_SPHERE_DIM", "EX_SPHERE_STEPS", "EX_SPHERE_BURN_IN", "EX_SPHERE_WALKERS",
+    "EX_SPHERE_SEED", "floor_ratio", "exercise_floor_doubling", "exercise_critical_batch",
+    "exercise_naive_noise_scale", "exercise_rate_free_decay", "exercise_normalized_weights",
+]
+
+
+def floor_ratio(nqm: NoisyQuadratic, k, base_lr: float = BASE_LR):
+    r"""The ratio of noise floors of :math:`(k\eta, kB)` and :math:`(\eta, B)`: :math:`\sum_i\frac{\sigma_i^2}{2-k\eta h_i} \big/ \sum_i\frac{\sigma_i^2}{2-\eta h_i}`.
+
+    Parameters
+    ----------
+    nqm : NoisyQuadratic
+    k : float or array_like
+        Scale factors with :math:`k\eta h_{\max} < 2`.
+    base_lr : float
+        :math:`\eta`.
+
+    >>> float(floor_ratio(NoisyQuadratic(h=[1.0], sigma2=[1.0]), 1.0, base_lr=0.5))
+    1.0
+    >>> round(float(floor_ratio(NoisyQuadratic(h=[1.0], sigma2=[1.0]), 3.0, base_lr=0.5)), 6)   # 1.5 / 0.5
+    3.0
+    """
+    k = np.asarray(k, dtype=np.float64)[..., None]
+    with np.errstate(divide="ignore"):
+        return (nqm.sigma2 / (2 - k * base_lr * nqm.h)).sum(-1) / (nqm.sigma2 / (2 - base_lr * nqm.h)).sum()
+
+
+def exercise_floor_doubling(nqm: NoisyQuadratic, targets=EX_FLOOR_RATIOS, base_lr: float = BASE_LR,
+                            settle_steps: int = EX_SETTLE_STEPS):
+    r"""The scale factor :math:`k` at which :math:`(k\eta, kB)` settles ``target`` times higher than :math:`(\eta, B)`.
+
+    For each target the table solves :func:`floor_ratio` ``= target`` for
+    :math:`k` (root finding), gives the same :math:`k` for the steepest coordinate
+    alone, :math:`k_1 = \big(2 - (2-\eta h_{\max})/\text{target}\big)/(\eta h_{\max})`,
+    and runs the exact recursion of the scaled run at the nearest integer
+    :math:`k` for ``settle_steps`` steps: its final loss over the reference floor
+    must be the formula's ratio at that integer.
+
+    Parameters
+    ----------
+    nqm : NoisyQuadratic
+        The reference: its batch size is :math:`B`.
+    targets : sequence of float
+        Floor ratios, each > 1.
+    base_lr : float
+        :math:`\eta`.
+    settle_steps : int
+        Steps of the scaled run.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per target: ``target``, ``k``, ``k_lr_hmax``, ``k_single``,
+        ``k_int``, ``formula_ratio`` (at ``k_int``), ``recursion_ratio`` and
+        ``start_left`` (:math:`\max_i(1 - k\eta h_i)^{2N}` of the scaled run: what is left of its start).
+
+    >>> table = exercise_floor_doubling(chapter2_nqm(), targets=(2.0,))
+    >>> int(table.k_int.iloc[0]), round(float(table.k_single.iloc[0]), 1)
+    (150, 100.5)
+    """
+    import pandas as pd
+    from scipy.optimize import brentq
+
+    base_lr = check_positive("base_lr", base_lr)
+    settle_steps = check_int("settle_steps", settle_steps, minimum=1)
+    eh = base_lr * nqm.h_max
+    k_max = 2 / eh
+    reference = nqm.noise_floor(base_lr)
+    rows = []
+    for target in targets:
+        target = check_positive("target", target)
+        if target <= 1:
+            raise ValueError(f"target must be > 1 (a floor higher than the reference), got target={target!r}")
+        k = brentq(lambda x: float(floor_ratio(nqm, x, base_lr)) - target, 1.0, k_max * (1 - 1e-12), xtol=1e-12)
+        k_int = max(1, int(round(k)))
+        scaled = NoisyQuadratic(nqm.h, nqm.sigma2, batch_size=k_int * nqm.batch_size, theta0=nqm.theta0)
+        final = float(scaled.expected_loss(constant_schedule(k_int * base_lr), settle_steps)[-1])
+        rows.append({
+            "target": target, "k": k, "k_lr_hmax": k * eh, "k_single": (2 - (2 - eh) / target) / eh, "k_int": k_int,
+            "formula_ratio": float(floor_ratio(nqm, k_int, base_lr)), "recursion_ratio": final / reference,
+            "start_left": float(np.max((1 - k_int * base_lr * nqm.h) ** (2 * settle_steps))),
+        })
+    return pd.DataFrame(rows)
+
+
+def exercise_critical_batch(nqm: NoisyQuadratic, lr: float = EX_GD_LR, steps: int = EX_GD_STEPS,
+                            batches=EX_BATCHES):
+    r"""McCandlish's critical batch :math:`\mathcal B` and the simple noise scale of the NQM, and one SGD step checked exactly.
+
+    At a point :math:`\theta` (deterministic) the gradient is :math:`G = h\theta`,
+    the per-example covariance :math:`\Sigma = \operatorname{diag}(\sigma_i^2)` and the
+    Hessian :math:`H = \operatorname{diag}(h_i)`, so
+    :math:`\mathcal B = \sum_i h_i\sigma_i^2 / \sum_i h_i^3\theta_i^2` and
+    :math:`B_{\rm noise} = \sum_i \sigma_i^2 / \sum_i h_i^2\theta_i^2`. On a quadratic
+    the second-order expansion of the chapter is exact, so the step
+    :math:`\epsilon_{\rm opt}(B) = \epsilon_{\max}/(1 + \mathcal B/B)` must lower
+    the expected loss by exactly :math:`\Delta L_{\max}/(1 + \mathcal B/B)`; the
+    table checks that with one step of the exact moment recursion started at :math:`\theta`.
+
+    Parameters
+    ----------
+    nqm : NoisyQuadratic
+    lr, steps : float, int
+        The second point is :math:`\theta_0` after ``steps`` noiseless gradient-descent steps at rate ``lr``.
+    batches : sequence of int
+        Batch sizes of the one-step check.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per point and batch size: ``point``, ``loss``, ``b_crit``,
+        ``b_noise``, ``batch_size``, ``eps_opt``, ``gain`` (exact expected decrease
+        of the loss, from the recursion) and ``gain_formula``.
+
+    >>> table = exercise_critical_batch(chapter2_nqm(), batches=(8,))
+    >>> table.b_crit.round(2).tolist()
+    [1.33, 945.49]
+    >>> bool(np.allclose(table.gain, table.gain_formula, rtol=1e-12))
+    True
+    """
+    import pandas as pd
+
+    from ..batch_size import nqm_noise_scale
+
+    lr = check_positive("lr", lr)
+    steps = check_int("steps", steps, minimum=0)
+    h, s2 = nqm.h, nqm.sigma2
+    points = {"start": nqm.theta0, f"after {steps} steps": nqm.theta0 * (1 - lr * h) ** steps}
+    rows = []
+    for name, theta in points.items():
+        g = h * theta
+        ghg = float(np.sum(h * g * g))
+        b_crit = float(np.sum(h * s2)) / ghg
+        eps_max = float(g @ g) / ghg
+        gain_max = 0.5 * float(g @ g) ** 2 / ghg
+        for b in batches:
+            b = check_int("batch_size", b, minimum=1)
+            eps = eps_max / (1 + b_crit / b)
+            here = NoisyQuadratic(h, s2, batch_size=b, theta0=theta)
+            rows.append({"point": name, "loss": float(nqm.loss(theta)), "b_crit": b_crit,
+                         "b_noise": nqm_noise_scale(nqm, theta), "batch_size": b, "eps_opt": eps,
+                         "gain": float(nqm.loss(theta) - here.expected_loss(np.array([eps]))[-1]),
+                         "gain_formula": gain_max / (1 + b_crit / b)})
+    return pd.DataFrame(rows)
+
+
+def exercise_naive_noise_scale(dim: int = LINREG_DIM, noise_std: float = LINREG_NOISE,
+                               distance: float = EX_NAIVE_DISTANCE, n: int = EX_NAIVE_EXAMPLES,
+                               seeds: int = EX_NAIVE_SEEDS, seed: int = EX_NAIVE_SEED):
+    r"""The naive noise-scale estimate :math:`\operatorname{tr}\hat\Sigma/|\bar g|^2` from ``n`` examples, against :math:`B/(1+B/n)`.
+
+    The least-squares problem of section 4 (:func:`linreg_noise_scale_table`) at
+    distance :math:`|\delta|` from the optimum; ``seeds`` independent sets of
+    ``n`` examples, per-example gradients by :func:`lrlab.batch_size.per_example_gradients`
+    (all sets in one call). Since :math:`\mathbb E|\bar g|^2 = |G|^2 + \operatorname{tr}\Sigma/n`,
+    the ratio of the averages of :math:`\operatorname{tr}\hat\Sigma` and :math:`|\bar g|^2`
+    estimates :math:`B_{\rm noise}/(1 + B_{\rm noise}/n)`, not :math:`B_{\rm noise}`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row: ``n``, ``exact`` (:math:`B_{\rm noise}`), ``naive_predicted``,
+        ``naive`` and ``corrected`` (ratios of the averages over the sets),
+        ``g2_mean``, ``g2_predicted`` (:math:`|G|^2 + \operatorname{tr}\Sigma/n`),
+        ``g2_z`` (z-score of ``g2_mean`` against it), ``g2_true`` (:math:`|G|^2`),
+        ``g2_z_true`` (against :math:`|G|^2`), ``trace_mean``, ``trace_exact``,
+        ``trace_z`` and ``n_for_5pct`` (the smallest :math:`n` with a naive bias below 5 %).
+
+    >>> row = exercise_naive_noise_scale(seeds=50).iloc[0]
+    >>> float(row.exact), round(float(row.naive_predicted), 2), int(row.n_for_5pct)
+    (51.0, 28.38, 969)
+    """
+    import pandas as pd
+
+    n = check_int("n", n, minimum=2)
+    seeds = check_int("seeds", seeds, minimum=2)
+    gen = torch.Generator().manual_seed(int(seed))
+    w_star = torch.randn(dim, 1, generator=gen, dtype=torch.float64)
+    delta = torch.randn(dim, 1, generator=gen, dtype=torch.float64)
+    delta *= check_positive("distance", distance) / delta.norm()
+    model = torch.nn.Linear(dim, 1, bias=False).double()
+    with torch.no_grad():
+        model.weight.copy_((w_star + delta).T)
+    x = torch.randn(seeds * n, dim, generator=gen, dtype=torch.float64)
+    y = x @ w_star + noise_std * torch.randn(seeds * n, 1, generator=gen, dtype=torch.float64)
+    grads = per_example_gradients(model, _half_mse, x, y).numpy().reshape(seeds, n, -1)
+    mean = grads.mean(axis=1)
+    g2 = (mean**2).sum(axis=1)
+    trace = ((grads - mean[:, None]) ** 2).sum(axis=(1, 2)) / (n - 1)
+    exact = linear_regression_noise_scale(dim, distance, noise_std)
+    g2_true = distance**2
+    trace_exact = exact * g2_true
+    g2_pred = g2_true + trace_exact / n
+    se_g2 = g2.std(ddof=1) / np.sqrt(seeds)
+    return pd.DataFrame([{
+        "n": n, "exact": exact, "naive_predicted": exact / (1 + exact / n),
+        "naive": float(trace.mean() / g2.mean()), "corrected": float(trace.mean() / (g2.mean() - trace.mean() / n)),
+        "g2_mean": float(g2.mean()), "g2_predicted": g2_pred, "g2_z": float((g2.mean() - g2_pred) / se_g2),
+        "g2_true": g2_true, "g2_z_true": float((g2.mean() - g2_true) / se_g2),
+        "trace_mean": float(trace.mean()), "trace_exact": trace_exact,
+        "trace_z": float((trace.mean() - trace_exact) / (trace.std(ddof=1) / np.sqrt(seeds))),
+        "n_for_5pct": int(np.ceil(19 * exact)),
+    }])
+
+
+def exercise_rate_free_decay(schedules=None, h: float = EX_DECAY_H, target: float = EX_DECAY_TARGET,
+                             weight_decay: float = EX_DECAY_LAMBDA, peak_lr: float = WD_PEAK_LR,
+                             total_steps: int = WD_STEPS):
+    r"""One weight, loss :math:`\tfrac h2(w - w_\ast)^2`, SGD from :math:`w = 0` with decay that follows the rate or not.
+
+    * coupled (L2, or PyTorch's ``AdamW``-style decoupled decay):
+      :math:`w \leftarrow (1-\eta_t\lambda)w - \eta_t h(w - w_\ast)`, equilibrium
+      :math:`h w_\ast/(h + \lambda)` whatever the rate;
+    * rate-free: :math:`w \leftarrow (1-\lambda')w - \eta_t h(w - w_\ast)` with
+      :math:`\lambda' = \eta_0\lambda` fixed (equal to the coupled decay at the peak),
+      equilibrium :math:`\eta h w_\ast/(\eta h + \lambda')` for a constant :math:`\eta`.
+
+    Parameters
+    ----------
+    schedules : mapping, optional
+        ``{name: Schedule}`` (default: constant and cosine to zero at ``peak_lr``).
+    h, target, weight_decay, peak_lr, total_steps
+        :math:`h`, :math:`w_\ast`, :math:`\lambda`, :math:`\eta_0`, :math:`T`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per schedule and decay: ``schedule``, ``decay``, ``final_weight``,
+        ``largest_weight`` and ``equilibrium`` (NaN where the rate is not constant).
+
+    >>> table = exercise_rate_free_decay()
+    >>> table.final_weight.round(3).tolist()
+    [0.952, 0.952, 0.952, 0.23]
+    """
+    import pandas as pd
+
+    h, lam, peak_lr = check_positive("h", h), check_positive("weight_decay", weight_decay), check_positive("peak_lr", peak_lr)
+    total_steps = check_int("total_steps", total_steps, minimum=1)
+    if schedules is None:
+        schedules = {"constant": constant_schedule(peak_lr), "cosine": cosine_schedule(peak_lr, total_steps)}
+    rows = []
+    for name, schedule in schedules.items():
+        rates = np.asarray(schedule(np.arange(total_steps)), dtype=np.float64)
+        constant = bool(np.all(rates == rates[0]))
+        for decay in ("coupled", "rate-free"):
+            w, largest = 0.0, 0.0
+            for eta in rates:
+                shrink = eta * lam if decay == "coupled" else peak_lr * lam
+                w = (1 - shrink) * w - eta * h * (w - target)
+                largest = max(largest, w)
+            if decay == "coupled":
+                equilibrium = h * target / (h + lam)
+            else:
+                equilibrium = rates[0] * h * target / (rates[0] * h + peak_lr * lam) if constant else np.nan
+            rows.append({"schedule": name, "decay": decay, "final_weight": w, "largest_weight": largest,
+                         "equilibrium": equilibrium})
+    return pd.DataFrame(rows)
+
+
+def exercise_normalized_weights(settings=EX_SPHERE_SETTINGS, dim: int = EX_SPHERE_DIM, noise_std: float = 1.0,
+                                steps: int = EX_SPHERE_STEPS, burn_in: int = EX_SPHERE_BURN_IN,
+                                walkers: int = EX_SPHERE_WALKERS, seed: int = EX_SPHERE_SEED):
+    r"""Weight decay on scale-invariant weights: the equilibrium norm and the angular step, simulation against formulas.
+
+    A scale-invariant loss (a layer followed by a normalization) has gradients
+    orthogonal to :math:`w` whose size falls like :math:`1/|w|`. Here the gradient
+    is pure noise of that kind, :math:`g = (I - \hat w\hat w^\top)\xi/|w|` with
+    :math:`\xi \sim \mathcal N(0, s^2 I_d)`, and SGD with L2 decay does
+    :math:`w \leftarrow (1-\eta\lambda)w - \eta g`. In equilibrium
+    :math:`|w|^4 = \eta(d-1)s^2/(\lambda(2-\eta\lambda))` and the angle turned per step is
+    :math:`\approx\sqrt{\eta\lambda(2-\eta\lambda)}`, which depends on
+    :math:`\eta\lambda` only.
+
+    Parameters
+    ----------
+    settings : sequence of (float, float)
+        :math:`(\eta, \lambda)` pairs.
+    dim, noise_std : int, float
+        :math:`d` and :math:`s`.
+    steps, burn_in : int
+        Steps run, and steps discarded before averaging.
+    walkers : int
+        Independent runs per setting (averaged), all started at :math:`|w| = 1`.
+    seed : int
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per setting: ``lr``, ``weight_decay``, ``norm`` (mean :math:`|w|`
+        after the burn-in), ``predicted_norm``, ``angle`` (mean angle per step, in
+        radians), ``predicted_angle``.
+
+    >>> table = exercise_normalized_weights(settings=((0.1, 0.04),), steps=1000, burn_in=500, walkers=4)
+    >>> bool(abs(table.norm.iloc[0] / table.predicted_norm.iloc[0] - 1) < 0.02)
+    True
+    """
+    import pandas as pd
+
+    dim = check_int("dim", dim, minimum=2)
+    steps = check_int("steps", steps, minimum=2)
+    burn_in = check_int("burn_in", burn_in, minimum=0)
+    if burn_in >= steps:
+        raise ValueError(f"burn_in must be below steps={steps}, got burn_in={burn_in}")
+    walkers = check_int("walkers", walkers, minimum=1)
+    lr = np.array([check_positive("lr", a) for a, _ in settings])[:, None, None]
+    lam = np.array([check_positive("weight_decay", b) for _, b in settings])[:, None, None]
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((len(settings), walkers, dim))
+    w /= np.linalg.norm(w, axis=-1, keepdims=True)
+    norms, angles = [], []
+    for t in range(steps):
+        size = np.linalg.norm(w, axis=-1, keepdims=True)
+        unit = w / size
+        xi = noise_std * rng.standard_normal(w.shape)
+        g = (xi - unit * (unit * xi).sum(-1, keepdims=True)) / size
+        new = (1 - lr * lam) * w - lr * g
+        if t >= burn_in:
+            new_size = np.linalg.norm(new, axis=-1)
+            cos = (new * w).sum(-1) / (new_size * size[..., 0])
+            norms.append(new_size)
+            angles.append(np.arccos(np.clip(cos, -1.0, 1.0)))
+        w = new
+    norms, angles = np.mean(norms, axis=(0, 2)), np.mean(angles, axis=(0, 2))
+    rows = []
+    for (a, b), norm, angle in zip(settings, norms, angles):
+        rows.append({"lr": a, "weight_decay": b, "norm": float(norm),
+                     "predicted_norm": (a * (dim - 1) * noise_std**2 / (b * (2 - a * b))) ** 0.25,
+                     "angle": float(angle), "predicted_angle": float(np.sqrt(a * b * (2 - a * b)))})
+    return pd.DataFrame(rows)

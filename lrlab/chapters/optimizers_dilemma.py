@@ -88,6 +88,21 @@ __all__ = [
     "family_comparison",
     "family_summary",
     "family_facts",
+    "EX_GD_ACCURACY",
+    "EX_FLOOR_TOLERANCE",
+    "EX_SPREAD_LR",
+    "EX_SPREAD_STEPS",
+    "EX_BUDGETS",
+    "EX_RM_FACTORS",
+    "EX_WARMUPS",
+    "exercise_best_gd_rate",
+    "exercise_time_to_floor",
+    "exercise_run_spread",
+    "constant_final_loss",
+    "exercise_constant_budget",
+    "robbins_monro_rates",
+    "exercise_robbins_monro",
+    "exercise_warmup",
 ]
 
 # ---------------------------------------------------------------------------
@@ -1039,3 +1054,368 @@ def family_facts(family, wins=None) -> dict:
         "worse": where(worse.drop_duplicates(key)),
         "below_floor_n": int((decays.groupby(key).vs_floor.max() < 1).sum()),
     }
+
+
+# ---------------------------------------------------------------------------
+# Exercises (the end of the chapter): one routine per exercise's solution
+# ---------------------------------------------------------------------------
+
+#: ex-optimizers-dilemma-best-gd-rate: noiseless gradient descent must shrink every coordinate by this factor.
+EX_GD_ACCURACY = 1e-3
+#: ex-optimizers-dilemma-time-to-floor: "at the floor" means within this relative distance of it.
+EX_FLOOR_TOLERANCE = 0.01
+#: ex-optimizers-dilemma-run-spread: the constant rate and the steps of the Monte Carlo run.
+EX_SPREAD_LR = 1.0
+EX_SPREAD_STEPS = 300
+#: ex-optimizers-dilemma-constant-budget and -robbins-monro: the step budgets T compared.
+EX_BUDGETS = (1000, 10000)
+#: ex-optimizers-dilemma-robbins-monro: the factors a of the rates eta_t = a / (h (t + a)).
+EX_RM_FACTORS = (0.25, 1.0, 2.0)
+#: ex-optimizers-dilemma-warmup: linear warmups (steps) put in front of the exponential decay.
+EX_WARMUPS = (0, 20, 100, 250)
+
+
+def _coordinate(nqm: NoisyQuadratic, which: str) -> NoisyQuadratic:
+    """The one-coordinate model of ``nqm``'s flattest (``"flat"``) or steepest (``"steep"``) coordinate."""
+    i = int(np.argmin(nqm.h)) if which == "flat" else int(np.argmax(nqm.h))
+    return NoisyQuadratic(h=nqm.h[i], sigma2=nqm.sigma2[i], batch_size=nqm.batch_size, theta0=nqm.theta0[i])
+
+
+def exercise_best_gd_rate(nqm: NoisyQuadratic, accuracy: float = EX_GD_ACCURACY):
+    r"""Noiseless gradient descent: the rate :math:`2/(h_{\min}+h_{\max})` and the steps it needs.
+
+    For three rates (the middle of the stable range :math:`1/h_{\max}`, the
+    minimizer :math:`\eta^\ast = 2/(h_{\min}+h_{\max})` of the worst contraction
+    factor :math:`\rho(\eta) = \max_i|1-\eta h_i|`, and :math:`0.99 \times 2/h_{\max}`)
+    the table predicts the number of steps after which every coordinate has
+    shrunk by ``accuracy``, :math:`\lceil \ln(1/\text{accuracy}) / (-\ln\rho) \rceil`,
+    and measures it with the noiseless recursion.
+
+    Parameters
+    ----------
+    nqm : NoisyQuadratic
+        Its curvatures and start are used; its noise is switched off.
+    accuracy : float
+        The factor, in (0, 1), by which every :math:`|\theta_i|` must shrink.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per rate: ``rate`` (name), ``lr``, ``max_contraction``
+        (:math:`\rho`), ``predicted_steps``, ``measured_steps`` and ``noise_floor``
+        (the floor of section 4 with ``nqm``'s noise switched back on). ``attrs["grid_best"]``
+        is the minimizer of :math:`\rho` on a grid of :math:`10^5` stable rates.
+
+    >>> table = exercise_best_gd_rate(NoisyQuadratic(h=[1.0, 0.1], sigma2=[1.0, 0.1]))
+    >>> table["max_contraction"].round(4).tolist()
+    [0.9, 0.8182, 0.98]
+    >>> (table["predicted_steps"] == table["measured_steps"]).all()
+    np.True_
+    """
+    import pandas as pd
+
+    accuracy = check_positive("accuracy", accuracy)
+    if accuracy >= 1:
+        raise ValueError(f"accuracy must be in (0, 1), got accuracy={accuracy!r}")
+    h = nqm.h
+    quiet = NoisyQuadratic(h=h, sigma2=np.zeros_like(h), batch_size=1, theta0=nqm.theta0)
+    rates = {
+        "1/h_max": 1.0 / h.max(),
+        "2/(h_min + h_max)": 2.0 / (h.min() + h.max()),
+        "0.99 x 2/h_max": 0.99 * quiet.stability_limit,
+    }
+    rows = []
+    for name, lr in rates.items():
+        rho = float(np.max(np.abs(1.0 - lr * h)))
+        predicted = int(np.ceil(np.log(1.0 / accuracy) / -np.log(rho)))
+        moments = quiet.second_moments(constant_schedule(lr), 2 * predicted)
+        shrunk = np.sqrt(moments / quiet.theta0**2).max(axis=-1) <= accuracy
+        rows.append({"rate": name, "lr": lr, "max_contraction": rho, "predicted_steps": predicted,
+                     "measured_steps": int(np.argmax(shrunk)) if shrunk.any() else -1,
+                     "noise_floor": nqm.noise_floor(lr)})
+    grid = np.linspace(0.0, quiet.stability_limit, 100_001)[1:-1]
+    table = pd.DataFrame(rows)
+    table.attrs["grid_best"] = float(grid[np.argmin(np.max(np.abs(1.0 - grid[:, None] * h), axis=1))])
+    return table
+
+
+def exercise_time_to_floor(nqm: NoisyQuadratic, rates=DILEMMA_RATES, tolerance: float = EX_FLOOR_TOLERANCE,
+                           total_steps: int = TOTAL_STEPS):
+    r"""Steps until the flattest coordinate's second moment is within ``tolerance`` of its floor, per constant rate.
+
+    From :math:`m_t - m^\ast = (1-\eta h)^{2t}(m_0 - m^\ast)` the first step with
+    :math:`m_t \le (1 + \varepsilon) m^\ast` is
+    :math:`\lceil \ln\frac{m_0 - m^\ast}{\varepsilon m^\ast} \big/ \big(-2\ln|1-\eta h|\big) \rceil`;
+    the exact recursion measures it.
+
+    Parameters
+    ----------
+    nqm : NoisyQuadratic
+        The flattest coordinate (smallest :math:`h_i`) is used.
+    rates : sequence of float
+        Constant rates, each below the stability limit of that coordinate.
+    tolerance : float
+        :math:`\varepsilon > 0`.
+    total_steps : int
+        The budget :math:`T` the steps are compared with.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per rate: ``lr``, ``relaxation`` (:math:`1/(2\eta h)`), ``floor``
+        (:math:`m^\ast`), ``predicted_steps``, ``measured_steps``, ``within_budget``.
+
+    >>> exercise_time_to_floor(chapter1_nqm(), rates=(1.0,))[["predicted_steps", "measured_steps"]].values.tolist()
+    [[72, 72]]
+    """
+    import pandas as pd
+
+    tolerance = check_positive("tolerance", tolerance)
+    total_steps = check_int("total_steps", total_steps, minimum=1)
+    flat = _coordinate(nqm, "flat")
+    h, m0 = float(flat.h[0]), float(flat.theta0[0] ** 2)
+    rows = []
+    for lr in rates:
+        lr = check_positive("lr", lr)
+        if lr >= flat.stability_limit:
+            raise ValueError(f"lr={lr!r} is at or beyond the stability limit {flat.stability_limit:g} of the coordinate")
+        floor = lr * float(flat.sigma2[0]) / (flat.batch_size * h * (2 - lr * h))
+        predicted = int(np.ceil(np.log((m0 - floor) / (tolerance * floor)) / (-2 * np.log(abs(1 - lr * h)))))
+        m = flat.second_moments(constant_schedule(lr), 2 * predicted)[:, 0]
+        rows.append({"lr": lr, "relaxation": 1 / (2 * lr * h), "floor": floor, "predicted_steps": predicted,
+                     "measured_steps": int(np.argmax(m <= (1 + tolerance) * floor)),
+                     "within_budget": predicted <= total_steps})
+    return pd.DataFrame(rows)
+
+
+def exercise_run_spread(nqm: NoisyQuadratic, lr: float = EX_SPREAD_LR, total_steps: int = EX_SPREAD_STEPS,
+                        n_seeds: int = MC_SEEDS, seed: int = MC_SEED, device=None):
+    r"""How far one run's loss at the noise floor strays from the expected loss: formula against Monte Carlo.
+
+    At the floor each :math:`\theta_i` is Gaussian with mean 0 and variance
+    :math:`m_i^\ast`, so :math:`\tfrac12 h_i\theta_i^2` has mean :math:`f_i` (the
+    floor of the coordinate) and variance :math:`2f_i^2`, and the loss of one run
+    has standard deviation :math:`\sqrt{2\sum_i f_i^2}`. Monte Carlo gives the
+    standard deviation over ``n_seeds`` runs (``stderr * sqrt(n_seeds)``) and its
+    z-score against the formula, with the standard error of a sample standard
+    deviation, :math:`\tfrac12\sqrt{(2 + \kappa)/n}` for excess kurtosis
+    :math:`\kappa = 12\sum_i f_i^4 / (\sum_i f_i^2)^2`.
+
+    Parameters
+    ----------
+    nqm : NoisyQuadratic
+    lr : float
+        The constant rate (below the stability limit).
+    total_steps : int
+        Steps run; long enough that the start is forgotten (see ``start_left``).
+    n_seeds, seed, device
+        Passed to :meth:`~lrlab.nqm.NoisyQuadratic.simulate`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row: ``lr``, ``floor``, ``mc_mean``, ``predicted_std``, ``mc_std``,
+        ``relative_spread`` (``predicted_std / floor``), ``lower_bound`` (its
+        smallest possible value, :math:`\sqrt{2/d}`, reached when every coordinate
+        has the same floor), ``z`` and ``start_left`` (:math:`\max_i (1-\eta h_i)^{2T}`);
+        ``attrs["device"]``.
+
+    >>> row = exercise_run_spread(chapter1_nqm(), n_seeds=500, device="cpu").iloc[0]
+    >>> round(float(row.relative_spread), 3), bool(abs(row.z) < 5)
+    (0.63, True)
+    """
+    import pandas as pd
+
+    lr = check_positive("lr", lr)
+    total_steps = check_int("total_steps", total_steps, minimum=1)
+    per_coordinate = lr * nqm.sigma2 / (2 * nqm.batch_size * (2 - lr * nqm.h))
+    floor = nqm.noise_floor(lr)
+    mc = nqm.simulate(constant_schedule(lr), total_steps, n_seeds=n_seeds, seed=seed, device=device)
+    predicted = float(np.sqrt(2 * np.sum(per_coordinate**2)))
+    measured = float(mc.stderr[-1] * np.sqrt(mc.n_seeds))
+    kurtosis = 12 * np.sum(per_coordinate**4) / np.sum(per_coordinate**2) ** 2
+    se = predicted * 0.5 * np.sqrt((2 + kurtosis) / mc.n_seeds)
+    table = pd.DataFrame([{
+        "lr": lr, "floor": floor, "mc_mean": float(mc.mean[-1]), "predicted_std": predicted, "mc_std": measured,
+        "relative_spread": predicted / floor, "lower_bound": float(np.sqrt(2 / nqm.dim)),
+        "z": (measured - predicted) / se,
+        "start_left": float(np.max((1 - lr * nqm.h) ** (2 * total_steps))),
+    }])
+    table.attrs["device"] = mc.device
+    return table
+
+
+def constant_final_loss(nqm: NoisyQuadratic, lr, total_steps: int):
+    r"""Exact :math:`\mathbb E[L_T]` of a constant rate in closed form: :math:`\sum_i \tfrac12 h_i[(1-\eta h_i)^{2T}(\theta_{0,i}^2 - m_i^\ast) + m_i^\ast]`.
+
+    Parameters
+    ----------
+    nqm : NoisyQuadratic
+    lr : float or array_like
+        Constant rates below the stability limit (an array gives one value per rate).
+    total_steps : int
+        :math:`T`.
+
+    >>> nqm = chapter1_nqm()
+    >>> bool(np.isclose(constant_final_loss(nqm, 0.3, 50), nqm.expected_loss(constant_schedule(0.3), 50)[-1]))
+    True
+    """
+    lr = np.asarray(lr, dtype=np.float64)[..., None]
+    fixed = lr * nqm.sigma2 / (nqm.batch_size * nqm.h * (2 - lr * nqm.h))
+    moments = (1 - lr * nqm.h) ** (2 * total_steps) * (nqm.theta0**2 - fixed) + fixed
+    return 0.5 * (nqm.h * moments).sum(-1)
+
+
+def exercise_constant_budget(nqm: NoisyQuadratic, budgets=EX_BUDGETS):
+    r"""The best constant rate for a step budget :math:`T` on the steepest coordinate, exact and approximate.
+
+    The exact final loss (:func:`constant_final_loss`) is minimized over
+    :math:`\log\eta` (bounded scalar minimization); the approximation
+    :math:`(1-\eta h)^{2T} \approx e^{-2\eta hT}`, :math:`2 - \eta h \approx 2` gives
+    :math:`\eta^\ast \approx \ln(4Bh^2T\theta_0^2/\sigma^2)/(2hT)` and
+    :math:`\mathbb E[L_T] \approx \sigma^2 (1 + \ln(4Bh^2T\theta_0^2/\sigma^2))/(8BhT)`.
+
+    Parameters
+    ----------
+    nqm : NoisyQuadratic
+        Its steepest coordinate is used.
+    budgets : sequence of int
+        The budgets :math:`T`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per budget: ``total_steps``, ``best_lr``, ``approx_lr``, ``best_loss``, ``approx_loss``.
+
+    >>> table = exercise_constant_budget(chapter1_nqm(), budgets=(1000,))
+    >>> round(float(table.best_lr.iloc[0]), 5), round(float(table.approx_lr.iloc[0]), 5)
+    (0.00517, 0.00519)
+    """
+    import pandas as pd
+    from scipy.optimize import minimize_scalar
+
+    steep = _coordinate(nqm, "steep")
+    h, s2, b, th2 = float(steep.h[0]), float(steep.sigma2[0]), steep.batch_size, float(steep.theta0[0] ** 2)
+    rows = []
+    for T in budgets:
+        T = check_int("total_steps", T, minimum=1)
+        best = minimize_scalar(lambda x: float(constant_final_loss(steep, np.exp(x), T)),
+                               bounds=(np.log(1e-8 / h), np.log(1.99 / h)), method="bounded",
+                               options={"xatol": 1e-10})
+        log_term = np.log(4 * b * h**2 * T * th2 / s2)
+        rows.append({"total_steps": T, "best_lr": float(np.exp(best.x)), "approx_lr": log_term / (2 * h * T),
+                     "best_loss": float(best.fun), "approx_loss": s2 * (1 + log_term) / (8 * b * h * T)})
+    return pd.DataFrame(rows)
+
+
+def robbins_monro_rates(a: float, h: float, total_steps: int) -> np.ndarray:
+    r"""The rates :math:`\eta_t = a / (h (t + a))`, ``t = 0 .. T-1``: :math:`1/h` at the start, :math:`\approx a/(ht)` later.
+
+    >>> robbins_monro_rates(1.0, 2.0, 3).tolist()
+    [0.5, 0.25, 0.16666666666666666]
+    """
+    a = check_positive("a", a)
+    h = check_positive("h", h)
+    total_steps = check_int("total_steps", total_steps, minimum=1)
+    return a / (h * (np.arange(total_steps) + a))
+
+
+def exercise_robbins_monro(nqm: NoisyQuadratic, factors=EX_RM_FACTORS, total_steps: int = EX_BUDGETS[-1]):
+    r"""Rates :math:`\eta_t = a/(h(t+a))` on the steepest coordinate: final loss and decay exponent, against theory.
+
+    For :math:`a > 1/2` the expected loss behaves like
+    :math:`a^2\sigma^2/(2Bh(2a-1)\,t)` (for :math:`a = 1` it equals
+    :math:`\sigma^2/(2Bht)` exactly, for :math:`t \ge 1`); for :math:`a < 1/2` it
+    decays like :math:`t^{-2a}`. The slope is measured between :math:`T/10` and
+    :math:`T` on log-log axes.
+
+    Parameters
+    ----------
+    nqm : NoisyQuadratic
+        Its steepest coordinate is used.
+    factors : sequence of float
+        The factors :math:`a`.
+    total_steps : int
+        :math:`T` (at least 10).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per factor: ``a``, ``final_loss``, ``predicted_loss`` (NaN for
+        :math:`a \le 1/2`), ``slope``, ``predicted_slope`` (:math:`-\min(1, 2a)`),
+        ``vs_constant`` (the best constant rate's final loss at the same :math:`T`,
+        :func:`exercise_constant_budget`, divided by this one). ``attrs["a1_max_rel_error"]``:
+        largest :math:`|\mathbb E[L_t]\,2Bht/\sigma^2 - 1|` over :math:`t \ge 1` for :math:`a = 1`
+        (NaN if 1 is not among the factors).
+
+    >>> table = exercise_robbins_monro(chapter1_nqm(), factors=(1.0,), total_steps=100)
+    >>> bool(table.attrs["a1_max_rel_error"] < 1e-12)
+    True
+    """
+    import pandas as pd
+
+    total_steps = check_int("total_steps", total_steps, minimum=10)
+    steep = _coordinate(nqm, "steep")
+    h, s2, b = float(steep.h[0]), float(steep.sigma2[0]), steep.batch_size
+    factors = [check_positive("a", a) for a in factors]
+    losses = steep.expected_loss(np.stack([robbins_monro_rates(a, h, total_steps) for a in factors]))
+    constant = float(exercise_constant_budget(nqm, budgets=(total_steps,)).best_loss.iloc[0])
+    rows = []
+    for a, loss in zip(factors, losses):
+        rows.append({
+            "a": a, "final_loss": float(loss[-1]),
+            "predicted_loss": a**2 * s2 / (2 * b * h * (2 * a - 1) * total_steps) if a > 0.5 else np.nan,
+            "slope": float(np.log(loss[-1] / loss[total_steps // 10]) / np.log(total_steps / (total_steps // 10))),
+            "predicted_slope": -min(1.0, 2 * a), "vs_constant": constant / float(loss[-1]),
+        })
+    table = pd.DataFrame(rows)
+    t = np.arange(1, total_steps + 1)
+    table.attrs["a1_max_rel_error"] = (float(np.max(np.abs(losses[factors.index(1.0)][1:] * 2 * b * h * t / s2 - 1)))
+                                       if 1.0 in factors else np.nan)
+    return table
+
+
+def exercise_warmup(nqm: NoisyQuadratic, warmups=EX_WARMUPS, total_steps: int = TOTAL_STEPS, grid=None):
+    r"""A linear warmup in front of the exponential decay of section 6, every peak tuned: does it help on the NQM?
+
+    With ``W`` warmup steps the schedule is :func:`~lrlab.schedules.linear_warmup`
+    of an exponential decay that reaches :data:`END_FRACTION` of its peak at
+    step ``total_steps`` (over the ``total_steps - W`` steps left).
+
+    Parameters
+    ----------
+    nqm : NoisyQuadratic
+    warmups : sequence of int
+        Warmup lengths (0: no warmup, the exponential decay of section 6).
+    total_steps : int
+        The common budget :math:`T`.
+    grid : array_like, optional
+        Candidate peak rates (default :func:`lr_grid`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per warmup: ``warmup_steps``, ``peak_lr``, ``final_loss``,
+        ``vs_no_warmup`` (final loss over the first row's), ``on_grid_edge``.
+
+    >>> exercise_warmup(chapter1_nqm(), warmups=(0, 50), total_steps=200).warmup_steps.tolist()
+    [0, 50]
+    """
+    import pandas as pd
+
+    total_steps = check_int("total_steps", total_steps, minimum=2)
+    grid = lr_grid() if grid is None else np.asarray(grid, dtype=np.float64)
+    rows = []
+    for w in warmups:
+        w = check_int("warmup_steps", w, minimum=0)
+        if w >= total_steps:
+            raise ValueError(f"warmup_steps must be below total_steps={total_steps}, got warmup_steps={w}")
+        gamma = END_FRACTION ** (1 / (total_steps - w))
+        make = ((lambda lr, g=gamma: exponential_schedule(lr, gamma=g)) if w == 0 else
+                (lambda lr, g=gamma, w=w: linear_warmup(exponential_schedule(lr, gamma=g), warmup_steps=w)))
+        lr, final, _ = tune_peak_lr(nqm, make, total_steps, grid)
+        rows.append({"warmup_steps": w, "peak_lr": lr, "final_loss": final,
+                     "on_grid_edge": lr in (grid.min(), grid.max())})
+    table = pd.DataFrame(rows)
+    table.insert(3, "vs_no_warmup", table.final_loss / table.final_loss.iloc[0])
+    return table
