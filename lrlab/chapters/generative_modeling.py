@@ -553,7 +553,7 @@ def exercise_short_chain() -> dict:
     Returns
     -------
     dict
-        ``table`` (per T of ``EX_SHORT_T``: the linear schedule's :math:`\bar\alpha_T`, its approximation
+        ``table`` (one column per T of ``EX_SHORT_T``: the linear schedule's :math:`\bar\alpha_T`, its approximation
         :math:`e^{-T(\beta_1 + \beta_T)/2}` and log SNR at T, the same for betas scaled by 1000/T ("scaled"), and
         the cosine schedule's :math:`\bar\alpha_{T/2}`), ``alpha_bar_T`` and ``approx``, ``scaled`` (per T),
         ``cosine_gap`` (largest difference between the cosine schedule at T = 100 and at T = 1000 on
@@ -574,7 +574,8 @@ def exercise_short_chain() -> dict:
     short, long_ = EX_SHORT_T
     t = np.arange(short + 1)
     gap = float(np.max(np.abs(diffusion.cosine_alpha_bar(t, short) - diffusion.cosine_alpha_bar(t * (long_ // short), long_))))
-    return {"table": pd.DataFrame(rows).set_index("T"), "alpha_bar_T": ab_T, "approx": approx, "scaled": scaled,
+    table = pd.DataFrame(rows).set_index("T").T.rename_axis(index="quantity", columns="T")  # one column per T
+    return {"table": table, "alpha_bar_T": ab_T, "approx": approx, "scaled": scaled,
             "cosine_gap": gap}
 
 
