@@ -16,23 +16,17 @@ import numpy as np
 __all__ = ["keep"]
 
 
-class _PlainText(str):
-    """A string that glues without quotes (its repr is itself)."""
-
-    def __repr__(self) -> str:
-        return str(self)
-
-
 def keep(name: str, value) -> None:
     """Glue a computed value under ``name`` for the page's prose (``{glue:text}`name:.3f```).
 
-    numpy scalars become plain Python numbers (so format specs apply), strings
-    lose their quotes. Only meaningful inside a notebook executed by myst-nb.
+    numpy scalars become plain Python numbers (so format specs apply). Strings are
+    glued as they are: myst-nb reads a glued value back with ``ast.literal_eval`` of its
+    ``repr``, which gives the string itself, without quotes (a string glued without its
+    quotes would be evaluated: "16,000" became the tuple (16, 0) on the page).
+    Only meaningful inside a notebook executed by myst-nb.
     """
     from myst_nb import glue
 
-    if isinstance(value, str):
-        value = _PlainText(value)
-    elif isinstance(value, np.generic):
+    if isinstance(value, np.generic):
         value = value.item()
     glue(name, value, display=False)
