@@ -404,7 +404,8 @@ def test_ex_one_cycle():
 def test_ex_averaging():
     """ex-scaling-up-averaging: 'Var(x_t) = sigma^2/(h^2 t^2) sum_m (1 - rho^m)^2 -> sigma^2/(h^2 t) ... Doubling gamma
     multiplies z's floor ... by 2.11 and changes E[x_t^2] at t = 500 by 1.5 % ... The Monte Carlo means of 10000 chains
-    agree with both formulas (for x, within ... standard errors).'"""
+    agree with both formulas (for x, within ... standard errors).' The limit sigma^2/(h^2 t) is the two rates' exact
+    value within 3 %."""
     table = c5.exercise_averaging()
     for name in ("z", "x"):
         z = (table[f"E[{name}^2] (Monte Carlo)"] - table[f"E[{name}^2] (exact)"]) / table[f"{name} stderr"]
@@ -422,3 +423,11 @@ def test_ex_averaging():
     for s in range(1, t + 1):
         coef[:s] += -lr * rho ** (s - 1 - np.arange(s)) / t
     assert np.sum(coef**2) * c5.AVG_SIGMA2 == pytest.approx(c5.averaged_variance(lr, t), rel=1e-12)
+    # 'the transient ... costs the average about 1.5/(gamma h) of its t steps for small gamma h (the sum falls short
+    # of t by 2 rho/(1 - rho) - rho^2/(1 - rho^2) for large t)'
+    t = 20_000
+    for lr in (0.01, 0.003):
+        rho = 1 - lr * c5.AVG_H
+        shortfall = t - c5.averaged_variance(lr, t) * c5.AVG_H**2 * t**2 / c5.AVG_SIGMA2
+        assert shortfall == pytest.approx(2 * rho / (1 - rho) - rho**2 / (1 - rho**2), rel=1e-6)
+        assert shortfall * lr * c5.AVG_H == pytest.approx(1.5, rel=0.02)
