@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JOBS   ?= auto
 
-.PHONY: help setup book serve lab test test-fast release check bench clean
+.PHONY: help setup book serve pdf lab test test-fast release check bench clean
 .DEFAULT_GOAL := help
 
 help:  ## show this help
@@ -29,6 +29,9 @@ serve:  ## serve the built book on localhost (default PORT=8000; run make book f
 	@test -f _build/html/index.html || { echo "No built book in _build/html: run 'make book' first."; exit 1; }
 	@echo "Serving the book on http://127.0.0.1:$(PORT)/ (Ctrl-C to stop)"
 	$(BIN)/python -m http.server --bind 127.0.0.1 --directory _build/html $(PORT)
+
+pdf: setup  ## print the built book to one PDF, _build/pdf/learning-rate-schedules.pdf (run make book first)
+	$(BIN)/python tools/book_pdf.py
 
 lab: setup  ## students: JupyterLab in workspace/ with nbgrader's Assignments tab and Validate button
 	$(BIN)/python -m autograder lab

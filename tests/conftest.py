@@ -143,3 +143,49 @@ def built_book(tmp_path_factory) -> Path:
         )
     print(f"book built in {elapsed:.0f} s")
     return out / "_build" / "html"
+
+
+# --- the book printed to one PDF (tools/book_pdf.py, as `make pdf` runs it) ---
+
+PDF_TIMEOUT_S = 900
+
+
+def _book_pdf_tool():
+    """tools/book_pdf.py as a module (its constants; the PDF itself is printed by running it)."""
+    import importlib.util
+
+    name = "lrlab_tools_book_pdf"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, REPO / "tools" / "book_pdf.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def book_pdf(built_book) -> Path:
+    """Print the built book to one PDF with ``tools/book_pdf.py`` (a subprocess, as ``make pdf`` runs it).
+
+    The PDF is written to ``<build>/_build/pdf/`` and copied into the built site (``built_book``), where the
+    landing page's "read offline" link finds it; returns the copy in the site. Needs Debian's chromium
+    (skips without it, fails under ``LRLAB_STRICT_SYSTEM=1``).
+    """
+    require_system("chromium", "apt-get install chromium (Debian's package; .ci/run does this)")
+    name = _book_pdf_tool().PDF_NAME
+    output = built_book.parent / "pdf" / name
+    cmd = [sys.executable, str(REPO / "tools" / "book_pdf.py"), "--html", str(built_book), "--output", str(output)]
+    start = time.monotonic()
+    try:
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=PDF_TIMEOUT_S)
+    except subprocess.TimeoutExpired as err:
+        out = err.stdout.decode() if isinstance(err.stdout, bytes) else (err.stdout or "")
+        pytest.fail(f"`{' '.join(cmd)}` did not finish within {PDF_TIMEOUT_S} s:\n{out[-3000:]}")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    (output.parent / "book_pdf.log").write_text(proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        pytest.fail(f"`{' '.join(cmd)}` failed with exit code {proc.returncode}:\n{proc.stdout[-3000:]}\n"
+                    f"{proc.stderr[-3000:]}\nReproduce with `make book && make pdf`.")
+    print(f"book PDF printed in {time.monotonic() - start:.0f} s")
+    return built_book / name

@@ -20,9 +20,12 @@ commands printed above it on the same page run first (once each), and the test c
 only what the page says the reader already has: a ``submissions/`` folder and
 ``submissions.zip`` of a finished notebook, the student's finished notebook where
 ``validate`` is pointed at, nbgrader's exchange configuration, a student's submission
-in the exchange before ``nbgrader collect``, a built book before ``make serve``. Every
+in the exchange before ``nbgrader collect``, a built book before ``make serve`` and
+``make pdf`` (a small stand-in: every page of ``_toc.yml`` with its title and an image,
+so that ``make pdf`` prints them all with Chromium; tests/test_book_pdf.py prints the real
+book). Every
 command must exit 0 and leave what it promises (a full score for a finished notebook, a
-CSV, feedback pages, zips, PASS lines). Servers (``make lab``, ``make serve``,
+CSV, feedback pages, zips, PASS lines, a PDF with a page for every page of the book). Servers (``make lab``, ``make serve``,
 ``jupyter lab``) are started, must answer on HTTP, and are stopped.
 
 A command that cannot run here is in :data:`EXEMPT` with the reason and what runs it
@@ -47,6 +50,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import yaml
+
+from conftest import _book_pdf_tool, require_system, toc_files
 
 REPO = Path(__file__).resolve().parents[1]
 VENV = REPO / ".venv"
@@ -429,11 +435,36 @@ def _before(world: World, item: Documented, cwd: Path) -> list[tuple[Path, bytes
             _nbgrader_config(world.home / name, world.exchange)
     if re.search(r"\bnbgrader collect\b", key):
         _student_submits(world)
-    if key.startswith("make serve") and not (cwd / "_build" / "html" / "index.html").exists():
-        html = cwd / "_build" / "html"  # `make book` made it (tests/test_book.py builds the real one)
-        html.mkdir(parents=True, exist_ok=True)
-        (html / "index.html").write_text("<html><title>The built book</title><body>The built book</body></html>")
+    if key.startswith(("make serve", "make pdf")):
+        _stand_in_book(cwd)
     return restore
+
+
+#: A real 2x2 PNG: the stand-in book's figure.
+_PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000002000000020802000000fdd49a73000000174944415478da63"
+                     "fef5ebd7eabbcaccabef2a33303000003bdf064be7ee942a0000000049454e44ae426082")
+
+
+def _stand_in_book(repo: Path) -> None:
+    """What ``make book`` leaves in ``_build/html``, small but real (tests/test_book.py builds the real one):
+    the index, and every page of ``_toc.yml`` with a title (``h1``), a paragraph and a numbered figure."""
+    html = repo / "_build" / "html"
+    pages = toc_files(yaml.safe_load((repo / "_toc.yml").read_text()))
+    if all((html / f"{page}.html").exists() for page in pages) and (html / "index.html").exists():
+        return
+    (html / "_images").mkdir(parents=True, exist_ok=True)
+    (html / "_images" / "figure.png").write_bytes(_PNG)
+    (html / "index.html").write_text(f'<html><head><title>The built book</title><meta http-equiv="Refresh" '
+                                     f'content="0; url={pages[0]}.html"></head><body>The built book</body></html>')
+    for n, page in enumerate(pages, 1):
+        depth = "../" * page.count("/")
+        (html / f"{page}.html").parent.mkdir(parents=True, exist_ok=True)
+        (html / f"{page}.html").write_text(
+            f'<!doctype html><html><head><meta charset="utf-8"><title>Page {n}</title></head><body><main>'
+            f'<article class="bd-article"><section id="page-{n}"><h1>{n}. Page {n} of the book</h1>'
+            f'<p>The stand-in text of {page}.</p><figure id="fig-{n}"><img src="{depth}_images/figure.png" '
+            f'alt="a figure" style="width: 200px"><figcaption><span class="caption-number">Fig. {n}.1 </span>'
+            f'A figure.</figcaption></figure></section></article></main></body></html>')
 
 
 def _student_submits(world: World) -> None:
@@ -497,6 +528,19 @@ def _check(world: World, item: Documented, result: Result) -> None:
     elif "tests/mutation.py" in key:
         killed = re.search(r"^\S+: (\d+)/(\d+) mutants killed", result.stdout, re.M)
         assert killed and killed.group(1) == killed.group(2) != "0", f"not every mutant was killed:\n{result}"
+    elif key.startswith("make pdf"):
+        from pypdf import PdfReader
+
+        name = _book_pdf_tool().PDF_NAME
+        printed, copy = world.repo / "_build" / "pdf" / name, world.repo / "_build" / "html" / name
+        assert printed.is_file() and copy.read_bytes() == printed.read_bytes(), f"no {printed} and its copy {copy}:\n{result}"
+        pages = toc_files(yaml.safe_load((world.repo / "_toc.yml").read_text()))
+        reader = PdfReader(printed)
+        text = "".join(page.extract_text() for page in reader.pages)
+        missing = [n for n in range(1, len(pages) + 1) if f"{n}. Page {n} of the book" not in text]
+        assert len(reader.pages) >= len(pages) + 2 and not missing, (
+            f"{printed}: {len(reader.pages)} pages, the stand-in pages {missing} missing:\n{result}")
+        assert re.search(rf"^Wrote _build/pdf/{re.escape(name)}: \d+ pages", result.stdout, re.M), result
     elif key == "make help":
         assert "make lab" in result.stdout, result
     elif key.startswith("python3.11 -m venv"):
@@ -571,6 +615,8 @@ def world(tmp_path_factory) -> World:
 
 @pytest.mark.parametrize("item", RUNNABLE, ids=[d.key for d in RUNNABLE])
 def test_documented_command_runs_as_printed(item: Documented, world: World):
+    if item.key.startswith("make pdf"):
+        require_system("chromium", "apt-get install chromium (Debian's package; .ci/run does this)")
     problems = world.prepare(item)
     where = ", ".join(item.where)
     if SERVER.match(item.key):
