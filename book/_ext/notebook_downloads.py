@@ -95,8 +95,39 @@ def _offer_notebook(app, pagename, templatename, context, doctree):
         return
     target = Path(app.outdir) / "_sources" / f"{pagename}.ipynb"
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(executed, target)
+    cached = _outputs_from_cache(executed, app.env.mystnb_config.execution_cache_path)
+    if cached is not None:
+        target.write_text(cached, encoding="utf-8")
+    else:
+        shutil.copy2(executed, target)
     context["ipynb_source"] = f"{pagename}.ipynb"
+
+
+def _outputs_from_cache(executed: Path, cache_path: str | None) -> str | None:
+    """The notebook ``executed`` with the outputs of its execution-cache record, if it was written without them.
+
+    When myst-nb takes a page's outputs from its execution cache (``execute_notebooks: cache``, a
+    page whose code did not change), myst-nb 1.4 renders the cached outputs but writes the
+    *input* notebook to ``jupyter_execute/``: no outputs, no execution counts. The download
+    would then be an unexecuted notebook. This merges the cache's record into it, as myst-nb
+    did for the page. Returns None when the notebook has outputs already or the cache has no
+    record of it (then the file is offered as it is).
+    """
+    import nbformat
+
+    nb = nbformat.read(executed, as_version=4)
+    code = [cell for cell in nb.cells if cell.cell_type == "code"]
+    if not code or any(cell.get("outputs") or cell.get("execution_count") for cell in code):
+        return None
+    if not cache_path or not Path(cache_path).is_dir():
+        return None
+    from jupyter_cache import get_cache
+
+    try:
+        _, merged = get_cache(cache_path).merge_match_into_notebook(nb)
+    except KeyError:
+        return None
+    return nbformat.writes(merged)
 
 
 def setup(app):
