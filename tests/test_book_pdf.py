@@ -141,11 +141,13 @@ def _strip_number(text: str) -> str:
 @pytest.fixture(scope="module")
 def starts(site, pdf):
     """The page (0-based) each toc page starts on, found from the text alone: the first page after the
-    contents whose text begins with the title."""
+    contents, and after the start of the page before it, whose text begins with the title (and then, for a page
+    with sections, the list of its sections that the theme prints under the title: "Contents"; the Applications
+    page has a section named after each of chapters 5-8)."""
     _, texts = pdf
     found, after = [], 2
     for entry in site:
-        title = squash(entry["title"])
+        title = squash(entry["title"]) + ("Contents" if entry["sections"] else "")
         hit = next((i for i in range(after, len(texts)) if texts[i].startswith(title)), None)
         assert hit is not None, (f"no page of the PDF after page {after + 1} begins with the title of "
                                  f"{entry['page']}: {entry['title']!r}")
@@ -355,7 +357,15 @@ def test_a_page_missing_from_the_build_is_named(tmp_path):
     assert done.returncode == 1 and f"{_pages()[1]}.html" in done.stderr and "make book" in done.stderr, done
 
 
-def test_help_explains_and_the_flags_are_the_browser_tests(monkeypatch):
+def test_no_chromium_anywhere_says_install_debians_chromium(tmp_path, monkeypatch):
+    tool = _book_pdf_tool()
+    monkeypatch.setattr(tool, "CHROMIUM", str(tmp_path / "usr-bin-chromium"))
+    monkeypatch.setattr(tool.shutil, "which", lambda name: None)
+    with pytest.raises(tool.BookPdfError, match=r"Chromium is not installed .*apt-get install chromium"):
+        tool.find_chromium(None)
+
+
+def test_help_explains_and_the_flags_are_the_browser_tests():
     done = _run("--help")
     assert done.returncode == 0 and "make pdf" in done.stdout and "--html" in done.stdout, done
     from test_browser import CHROMIUM_FLAGS

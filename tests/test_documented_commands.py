@@ -23,10 +23,10 @@ only what the page says the reader already has: a ``submissions/`` folder and
 in the exchange before ``nbgrader collect``, a built book before ``make serve`` and
 ``make pdf`` (a small stand-in: every page of ``_toc.yml`` with its title and an image,
 so that ``make pdf`` prints them all with Chromium; tests/test_book_pdf.py prints the real
-book). Every
-command must exit 0 and leave what it promises (a full score for a finished notebook, a
-CSV, feedback pages, zips, PASS lines, a PDF with a page for every page of the book). Servers (``make lab``, ``make serve``,
-``jupyter lab``) are started, must answer on HTTP, and are stopped.
+book). Every command must exit 0 and leave what it promises (a full score for a finished
+notebook, a CSV, feedback pages, zips, PASS lines, a PDF with a page for every page of the
+book). Servers (``make lab``, ``make serve``, ``jupyter lab``) are started, must answer on
+HTTP, and are stopped.
 
 A command that cannot run here is in :data:`EXEMPT` with the reason and what runs it
 instead; :func:`test_every_documented_command_is_run_or_exempted` fails when a
@@ -533,7 +533,8 @@ def _check(world: World, item: Documented, result: Result) -> None:
 
         name = _book_pdf_tool().PDF_NAME
         printed, copy = world.repo / "_build" / "pdf" / name, world.repo / "_build" / "html" / name
-        assert printed.is_file() and copy.read_bytes() == printed.read_bytes(), f"no {printed} and its copy {copy}:\n{result}"
+        assert printed.is_file() and copy.read_bytes() == printed.read_bytes(), (
+            f"no {printed} and its copy {copy}:\n{result}")
         pages = toc_files(yaml.safe_load((world.repo / "_toc.yml").read_text()))
         reader = PdfReader(printed)
         text = "".join(page.extract_text() for page in reader.pages)

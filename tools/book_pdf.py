@@ -47,6 +47,7 @@ CHROMIUM_FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
 ]
+CHROMIUM = "/usr/bin/chromium"  # Debian's package, as the browser tests use it
 CHROMIUM_HINT = ("Chromium is needed to print the book: install Debian's package (sudo apt-get install chromium), "
                  "or pass --chromium PATH.")
 #: Paper and margins of every printed page (the page number sits in the bottom margin).
@@ -199,15 +200,15 @@ def serve(folder: Path):
 
 
 def find_chromium(given: str | None) -> str:
+    """The Chromium to print with: ``given``, else Debian's, else the first on PATH."""
     if given:
         if not Path(given).is_file():
             raise BookPdfError(f"--chromium {given}: no such file. " + CHROMIUM_HINT)
         return given
-    for candidate in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")):
+    for candidate in (CHROMIUM, shutil.which("chromium"), shutil.which("chromium-browser")):
         if candidate and Path(candidate).is_file():
             return candidate
-    raise BookPdfError("Chromium is not installed (looked for /usr/bin/chromium and chromium on PATH). "
-                       + CHROMIUM_HINT)
+    raise BookPdfError(f"Chromium is not installed (looked for {CHROMIUM} and chromium on PATH). " + CHROMIUM_HINT)
 
 
 def _print_html(browser, markup: str, **options) -> bytes:
@@ -430,7 +431,8 @@ def build(html_dir: Path, output: Path, copy_to: Path | None, book_root: Path, c
                                                    built))
             front_pages = len(PdfReader(io.BytesIO(front)).pages)
             # the contents' length does not depend on the numbers (fixed width): lay it out once to count
-            toc_pages = len(PdfReader(io.BytesIO(_print_html(browser, contents_page(entries, [999] * len(entries))))).pages)
+            draft = _print_html(browser, contents_page(entries, [999] * len(entries)))
+            toc_pages = len(PdfReader(io.BytesIO(draft)).pages)
             first = front_pages + toc_pages
             for entry in entries:
                 entry.start, first = first, first + entry.pages
@@ -500,7 +502,7 @@ def _show(path: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="tools/book_pdf.py", description=__doc__.split("\n\n")[0],
+        prog="tools/book_pdf.py", description=__doc__.split("Examples")[0].replace("``", "").strip(),
         epilog=("The run prints one line per page (each takes a few seconds: MathJax typesets, Chromium prints). "
                 "Needs the built book (make book) and Debian's chromium.\n\nExamples:\n"
                 "  make pdf\n"
