@@ -20,7 +20,9 @@ to it). Run ``make book`` first.
 Examples
 --------
     make pdf
-    .venv/bin/python tools/book_pdf.py --html /tmp/book/_build/html --output /tmp/book.pdf --no-copy
+
+A book built elsewhere (``jupyter-book build . --path-output DIR``) is printed with
+``--html DIR/_build/html --output FILE.pdf --no-copy``.
 """
 
 from __future__ import annotations
@@ -505,8 +507,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="tools/book_pdf.py", description=__doc__.split("Examples")[0].replace("``", "").strip(),
         epilog=("The run prints one line per page (each takes a few seconds: MathJax typesets, Chromium prints). "
                 "Needs the built book (make book) and Debian's chromium.\n\nExamples:\n"
-                "  make pdf\n"
-                "  .venv/bin/python tools/book_pdf.py --html /tmp/book/_build/html --output /tmp/book.pdf --no-copy"),
+                "  make pdf\n\n"
+                "To print a book built elsewhere (jupyter-book build . --path-output DIR), pass its DIR/_build/html "
+                "as --html and a PDF path as --output; add --no-copy to leave that site as it is."),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--html", type=Path, default=REPO / "_build" / "html",
                         help="the built book (default: _build/html, made by make book)")
