@@ -18,6 +18,19 @@ def test_repeated_inline_scripts_are_dropped_but_distinct_ones_kept():
     assert page_hygiene.dedupe_inline_scripts(page) == "<script>const A = 1</script>\n<script src='x.js'></script>\n<script>B()</script>\n"
 
 
+def test_bibliography_entries_become_list_items_of_their_list():
+    """docutils' ``role="list"`` bibliography held ``doc-biblioentry`` children (deprecated role):
+    axe-core's aria-required-children, impact critical, on every page with references."""
+    page = ('<div role="list" class="citation-list">\n'
+            '<div class="citation" id="id17" role="doc-biblioentry">\n'
+            '<span class="backrefs">(<a role="doc-backlink" href="#id1">1</a>)</span>\n</div>\n'
+            '<div class="citation" id="id18" role="doc-biblioentry">\n</div>\n</div>\n'
+            '<p role="doc-biblioentry">not a citation</p>\n')
+    fixed = page_hygiene.citation_entries_as_list_items(page)
+    assert fixed.count('role="listitem"') == 2 and '<div class="citation" id="id18" role="listitem">' in fixed
+    assert 'role="doc-backlink"' in fixed and '<p role="doc-biblioentry">' in fixed, "only citation entries change"
+
+
 def test_every_mathjax_file_the_book_serves_is_installed():
     src = offline_mathjax.mathjax_source()
     for rel in offline_mathjax.NEEDED:

@@ -3,7 +3,10 @@
 For the landing page and every chapter: math is typeset (no raw TeX left), every
 image loaded with a non-zero size, no console errors; and the search page finds a
 chapter for "cosine"; and in dark mode every chapter's figures keep a light
-background. Screenshots go to ``_build/screenshots/``.
+background. Issue #16: axe-core (as shipped by axe-playwright-python) finds no serious or
+critical violation and no contrast problem on any page, in light and in dark mode, with
+every folded solution opened; solutions stay folded until the reader clicks. Screenshots
+go to ``_build/screenshots/``.
 
 Needs Debian's ``chromium`` (``.ci/run`` installs it); without it the tests skip
 locally and fail under ``LRLAB_STRICT_SYSTEM=1``.
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import re
 import threading
 
 import pytest
@@ -305,3 +309,240 @@ def test_landing_page_shows_the_course_title_once(browser, site, width):
     parts = [p.strip() for p in doc_title.split("\u2014")]
     assert len(parts) == len(set(parts)), f"the tab's title repeats itself: {doc_title!r}"
     assert len(shown) <= 1, f"the course title {title!r} is shown {len(shown)} times: {shown}"
+
+
+# --- issue #16: accessibility (axe-core) in light and dark mode, with every folded solution opened ---
+
+THEMES = ("light", "dark")
+#: axe-core impacts that fail the test; contrast violations fail whatever their impact
+FAILING_IMPACTS = ("serious", "critical")
+
+_TYPESET_AND_UNFOLD = r"""async () => {
+    if (document.querySelector('.math') ) {
+        const start = Date.now();
+        while (!(window.MathJax && MathJax.startup && MathJax.startup.promise) && Date.now() - start < 30000)
+            await new Promise(r => setTimeout(r, 50));
+        if (!(window.MathJax && MathJax.startup && MathJax.startup.promise)) return {error: 'MathJax did not start within 30 s'};
+        await MathJax.startup.promise;
+        if (!document.querySelector('mjx-container')) return {error: 'MathJax typeset nothing'};
+    }
+    // Every exercise's solution is folded until the reader opens it: only its title shows.
+    const unfolded = Array.from(document.querySelectorAll('div.solution')).filter(sol =>
+        !sol.classList.contains('toggle-hidden')
+        || Array.from(sol.children).some(c => !c.classList.contains('admonition-title')
+                                           && c.checkVisibility({visibilityProperty: true, opacityProperty: true})))
+        .map(sol => sol.id);
+    // Open what is folded, as the reader would: sphinx-togglebutton's items (the solutions, other
+    // dropdowns) by a click on the button in their title, and every <details> (hidden code cells).
+    document.querySelectorAll('.toggle-hidden').forEach(item => item.querySelector('button.toggle-button').click());
+    document.querySelectorAll('details:not([open])').forEach(d => { d.open = true; });
+    await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+    await Promise.all(document.getAnimations().map(a => a.finished.catch(() => null)));  // the fade-in
+    const folded = Array.from(document.querySelectorAll('.toggle-hidden, details:not([open])'))
+        .map(e => `${e.tagName.toLowerCase()}#${e.id}.${e.className}`);
+    return {folded, unfolded, theme: document.documentElement.dataset.theme,
+            background: getComputedStyle(document.body).backgroundColor};
+}"""
+
+# axe-core reports a rule's violations with the rule's own impact, so only the rules whose impact
+# is serious or critical can fail the test: those run (axe's default set otherwise: no experimental
+# or deprecated rule, none that axe disables by default), in one axe.run per page.
+# color-contrast costs ~3 ms of CPU per text element, and a chapter has 2000 (one per highlighted
+# token of its code): 2 minutes for the book in two themes. Two text elements with the same tag,
+# colour, font, text shadow and chain of ancestors' backgrounds (colours, images, opacities,
+# filters, blend modes) have the same contrast, so color-contrast runs on one element of each such
+# group: the first that axe's own color-contrast matcher selects (visible text that is not only
+# punctuation). Under an absolutely positioned, fixed or sticky element (where something else
+# could lie under the text) elements are grouped only with the others inside it. If axe leaves the
+# chosen element unevaluated, the rest of its group is checked in a second run.
+_AXE = r"""async () => {
+    const contrastRule = axe._audit.rules.find(r => r.id === 'color-contrast');
+    if (!contrastRule || typeof contrastRule.matches !== 'function')
+        return {error: "axe-core has no color-contrast rule with a matcher (axe._audit.rules): this test's grouping of text elements needs updating for this axe-core version"};
+    const rules = axe._audit.rules.filter(r => r.enabled && !r.tags.includes('experimental') && !r.tags.includes('deprecated')
+                                              && (!r.impact || ['serious', 'critical'].includes(r.impact))).map(r => r.id);
+    if (!rules.includes('color-contrast')) return {error: 'color-contrast is not among the serious rules: ' + rules};
+    const ids = new Map(), chains = new Map();
+    const intern = k => { if (!ids.has(k)) ids.set(k, ids.size); return ids.get(k); };
+    let positioned = 0;
+    const chain = el => {
+        if (!el || el.nodeType !== 1) return -1;
+        if (chains.has(el)) return chains.get(el);
+        const s = getComputedStyle(el);
+        const own = ['absolute', 'fixed', 'sticky'].includes(s.position) ? `positioned ${positioned++}`
+            : [s.backgroundColor, s.backgroundImage, s.opacity, s.filter, s.mixBlendMode, s.backdropFilter].join(';');
+        const id = intern(own + '|' + chain(el.parentElement));
+        chains.set(el, id);
+        return id;
+    };
+    const groups = new Map();
+    let texts = 0;
+    for (const el of document.body.querySelectorAll('*')) {
+        if (!(el.matches('input, select, textarea')
+              || Array.from(el.childNodes).some(n => n.nodeType === 3 && n.data.trim()))) continue;
+        texts++;
+        const s = getComputedStyle(el);
+        const key = [el.tagName, s.color, s.fontSize, s.fontWeight, s.textShadow, s.webkitTextStrokeWidth,
+                     s.webkitTextStrokeColor, chain(el)].join(';');
+        if (!groups.has(key)) groups.set(key, []);
+        groups.get(key).push(el);
+    }
+    axe.setup(document);
+    const chosen = [];
+    for (const group of groups.values()) {
+        const i = group.findIndex(el => contrastRule.matches(el, axe.utils.getNodeFromTree(el)));
+        if (i >= 0) chosen.push([group[i], group.slice(i + 1)]);
+    }
+    axe.teardown();
+    const violations = [];
+    const run = async (ruleIds, contrastElements) => {
+        contrastElements.forEach(e => e.setAttribute('data-lrlab-axe-contrast', ''));
+        axe.configure({rules: [{id: 'color-contrast', selector: '[data-lrlab-axe-contrast]'}]});
+        const r = await axe.run(document, {runOnly: {type: 'rule', values: ruleIds}, elementRef: true});
+        contrastElements.forEach(e => e.removeAttribute('data-lrlab-axe-contrast'));
+        const seen = new Set();
+        for (const kind of ['violations', 'passes', 'incomplete'])
+            r[kind].filter(v => v.id === 'color-contrast').forEach(v => v.nodes.forEach(n => seen.add(n.element)));
+        for (const v of r.violations) {
+            v.nodes.forEach(n => { delete n.element; });
+            const same = violations.find(w => w.id === v.id);
+            if (same) same.nodes.push(...v.nodes); else violations.push(v);
+        }
+        return seen;
+    };
+    const seen = await run(rules, chosen.map(([el]) => el));
+    const rest = chosen.filter(([el]) => !seen.has(el)).flatMap(([, others]) => others);
+    if (rest.length) await run(['color-contrast'], rest);
+    return {violations, texts, checked: chosen.length + rest.length, rules: rules.length};
+}"""
+
+
+def _axe_problems(tab, site: str, page: str, theme: str, axe_script: str, spoil: str = "") -> tuple[list[str], dict]:
+    """Open ``page``, typeset, unfold everything, check the theme, run axe; return the failing violations.
+
+    ``spoil``: JavaScript run just before axe (for the test that proves this check finds problems).
+    """
+    tab.goto(f"{site}/{page}.html", wait_until="load")
+    state = tab.evaluate(_TYPESET_AND_UNFOLD)
+    assert "error" not in state, f"{page} ({theme}): {state.get('error')}"
+    assert state["theme"] == theme, f"{page}: the page is in {state['theme']!r} mode for a reader whose system is {theme}"
+    bg = state["background"]
+    luminance = _luminance([int(v) for v in bg[bg.index("(") + 1:bg.index(")")].split(",")[:3]])
+    assert (luminance < 80) if theme == "dark" else (luminance > 175), (
+        f"{page}: the page background is {bg} in {theme} mode: the contrast checks would test the wrong theme")
+    assert not state["unfolded"], (
+        f"{page}: solutions that show before the reader opens them (they need :class: dropdown): {state['unfolded']}")
+    assert not state["folded"], f"{page} ({theme}): still folded after opening every toggle: {state['folded'][:5]}"
+    if spoil:
+        tab.evaluate(spoil)
+    tab.evaluate(axe_script)
+    result = tab.evaluate(_AXE)
+    assert "error" not in result, result.get("error")
+    problems = []
+    for v in result["violations"]:
+        if v["impact"] in FAILING_IMPACTS or v["id"].startswith("color-contrast"):
+            targets = [" ".join(map(str, n["target"])) for n in v["nodes"][:4]]
+            more = f" (+{len(v['nodes']) - 4} more)" if len(v["nodes"]) > 4 else ""
+            problems.append(f"{page} [{theme}] {v['id']} ({v['impact']}): {v['help']}: {targets}{more}\n    {v['helpUrl']}")
+    return problems, result
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_axe_finds_no_serious_violation_and_no_contrast_problem(browser, site, theme):
+    """Issue #16: axe-core on every page of the book, in light and in dark mode (the reader's system
+    setting; ``default_mode: auto``), after MathJax has typeset and with every folded solution and hidden
+    code cell opened: no violation of impact serious or critical, and no contrast violation at all.
+
+    One browser context per theme serves every page; see ``_AXE`` for how color-contrast is kept cheap.
+    """
+    from axe_playwright_python.sync_playwright import Axe
+
+    axe_script = Axe().axe_script  # axe-core as shipped by axe-playwright-python: nothing is fetched
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme=theme)
+    tab = ctx.new_page()
+    problems, texts, checked = [], 0, 0
+    for page in _pages():
+        found, result = _axe_problems(tab, site, page, theme, axe_script)
+        problems += found
+        texts, checked = texts + result["texts"], checked + result["checked"]
+    ctx.close()
+    print(f"axe [{theme}]: {len(_pages())} pages, color-contrast on {checked} of {texts} text elements")
+    assert not problems, f"axe-core found {len(problems)} failing violations in {theme} mode:\n" + "\n".join(problems)
+
+
+_SOLUTION = re.compile(r'<div class="[^"]*\bsolution\b[^"]*"')
+
+
+def _pages_with_solutions(built_book) -> list[str]:
+    """The pages of _toc.yml that hold an exercise's solution (sphinx-exercise's div.solution)."""
+    return [p for p in _pages() if _SOLUTION.search((built_book / f"{p}.html").read_text(encoding="utf-8"))]
+
+
+def test_axe_check_finds_a_low_contrast_solution_and_a_broken_list(browser, site, built_book):
+    """The check above, proven able to fail: in dark mode, on the first page with solutions, text of the
+    (folded) solutions made dark grey on the dark page, and a list with a non-item child, must be
+    reported: color-contrast inside a solution (so solutions are opened and the grouping of text
+    elements keeps them) and aria-required-children (critical)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    pages = _pages_with_solutions(built_book)
+    assert pages, "no page of the book has an exercise's solution (div.solution)"
+    spoil = """() => {
+        const style = document.createElement('style');
+        style.textContent = 'div.solution p { color: #3a3a3a !important; }';
+        document.head.appendChild(style);
+        const list = document.createElement('div');
+        list.setAttribute('role', 'list');
+        list.innerHTML = '<span>not a list item</span>';
+        document.querySelector('.bd-article').appendChild(list);
+    }"""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="dark")
+    problems, result = _axe_problems(ctx.new_page(), site, pages[0], "dark", Axe().axe_script, spoil=spoil)
+    ctx.close()
+    report = "\n".join(problems)
+    contrast = [n for v in result["violations"] if v["id"] == "color-contrast" for n in v["nodes"]]
+    assert contrast and all("#3a3a3a" in n["failureSummary"] for n in contrast), (
+        f"dark grey text in the opened solutions of {pages[0]} was not (or not alone) reported as color-contrast:\n{report}")
+    assert any(" aria-required-children (critical)" in p for p in problems), (
+        f"a role=list with a non-item child was not reported:\n{report}")
+
+
+_SOLUTION_STATES = r"""() => Array.from(document.querySelectorAll('div.solution')).map(sol => {
+    const title = sol.querySelector(':scope > .admonition-title');
+    const body = Array.from(sol.children).filter(c => c !== title);
+    const shown = e => e.checkVisibility({visibilityProperty: true, opacityProperty: true})
+                       && e.getBoundingClientRect().height > 0 && getComputedStyle(e).opacity === '1';
+    const button = title && title.querySelector('button.toggle-button');
+    return {id: sol.id, dropdown: sol.classList.contains('dropdown'), title: !!title && shown(title),
+            body: body.length, bodyShown: body.filter(shown).length, button: !!button,
+            expanded: button ? button.getAttribute('aria-expanded') : null};
+})"""
+
+
+def test_exercise_solutions_stay_folded_until_the_reader_opens_them(browser, site, built_book):
+    """Issue #16: on the first chapter with exercises, each solution (sphinx-exercise, folded by
+    sphinx-togglebutton) shows only its title when the page opens; a mouse click on its toggle button
+    shows its body. (The axe-core test checks on every page that every solution starts folded and opens.)"""
+    pages = _pages_with_solutions(built_book)
+    assert pages, ("no page of the book has an exercise's solution (div.solution): chapters 1-8 end with exercises "
+                   "whose solutions are folded ({solution-start} <label> with :class: dropdown, see issue #16)")
+    page = pages[0]
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="light")
+    tab = ctx.new_page()
+    tab.goto(f"{site}/{page}.html", wait_until="load")
+    before = tab.evaluate(_SOLUTION_STATES)
+    bad = [f"{s['id']}: not folded (it needs :class: dropdown)" for s in before if not (s["dropdown"] and s["button"])]
+    bad += [f"{s['id']}: no title shows, or no body" for s in before if not (s["title"] and s["body"])]
+    bad += [f"{s['id']}: {s['bodyShown']} of its {s['body']} body elements show before the reader opens it"
+            for s in before if s["bodyShown"] or s["expanded"] != "false"]
+    assert not bad, f"{page}, as it opens:\n" + "\n".join(bad)
+    buttons = tab.locator("div.solution > .admonition-title button.toggle-button")
+    for i in range(buttons.count()):
+        buttons.nth(i).click()  # a real mouse click (Playwright scrolls the button into view)
+    tab.evaluate("() => Promise.all(document.getAnimations().map(a => a.finished.catch(() => null)))")  # the fade-in
+    after = tab.evaluate(_SOLUTION_STATES)
+    ctx.close()
+    bad = [f"{s['id']}: {s['body'] - s['bodyShown']} of its {s['body']} body elements still hidden after a click "
+           f"on its toggle button (aria-expanded={s['expanded']})" for s in after
+           if s["bodyShown"] != s["body"] or s["expanded"] != "true"]
+    assert len(after) == len(before) > 0 and not bad, f"{page}, after clicking each solution's button:\n" + "\n".join(bad)
