@@ -30,6 +30,23 @@ def require_system(binary: str, install_hint: str) -> str:
     pytest.skip(message)
 
 
+def wait_until_serving(url: str, headers: dict, proc, log: Path, what: str, timeout_s: float = 120) -> None:
+    """Wait until the Jupyter server ``proc`` answers ``GET {url}/api/status``; fail with its log if it
+    exits or does not answer within ``timeout_s`` seconds."""
+    import requests
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if requests.get(f"{url}/api/status", headers=headers, timeout=5).ok:
+                return
+        except requests.ConnectionError:
+            pass
+        assert proc.poll() is None, f"{what} exited early:\n{log.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, f"{what} did not start within {timeout_s:.0f} s:\n{log.read_text()[-3000:]}"
+        time.sleep(0.5)
+
+
 # --- keeping expensive shared fixtures on one xdist worker ---
 
 #: Test modules whose tests must run on the same pytest-xdist worker, by group: they share a

@@ -22,13 +22,12 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import REPO, require_system, toc_files
+from conftest import REPO, require_system, toc_files, wait_until_serving
 
 PAGES = toc_files(yaml.safe_load((REPO / "_toc.yml").read_text()))
 CHAPTER = "book/coupled_forces"
@@ -127,16 +126,7 @@ def test_jupyterlab_configured_as_binders_home_opens_a_chapter_as_a_notebook(tmp
         cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url, headers = f"http://127.0.0.1:{port}", {"Authorization": f"token {token}"}
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if requests.get(f"{url}/api/status", headers=headers, timeout=5).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert proc.poll() is None, f"jupyter lab exited early:\n{(tmp_path / 'lab.log').read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"jupyter lab did not start:\n{(tmp_path / 'lab.log').read_text()[-3000:]}"
-            time.sleep(0.5)
+        wait_until_serving(url, headers, proc, tmp_path / "lab.log", "jupyter lab")
         settings = requests.get(f"{url}/lab/api/settings/@jupyterlab/docmanager-extension:plugin", headers=headers).json()
         default = settings["schema"]["properties"]["defaultViewers"]["default"]
         assert default.get("markdown") == "Jupytext Notebook", f"the home's overrides were not read: {default}"

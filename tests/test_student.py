@@ -176,7 +176,9 @@ def _free_port() -> int:
 @pytest.fixture
 def lab_server(tmp_path):
     """`python -m autograder lab` (what `make lab` runs) on a free port, with a token; yields (url, headers, ws)."""
-    requests = pytest.importorskip("requests")
+    from conftest import wait_until_serving
+
+    pytest.importorskip("requests")
     port, token = _free_port(), "course-test-token"
     ws = tmp_path / "ws"
     log = open(tmp_path / "lab.log", "w")
@@ -187,16 +189,7 @@ def lab_server(tmp_path):
     )
     url, headers = f"http://127.0.0.1:{port}", {"Authorization": f"token {token}"}
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if requests.get(f"{url}/api/status", headers=headers, timeout=5).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert proc.poll() is None, f"`autograder lab` exited early:\n{(tmp_path / 'lab.log').read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"JupyterLab did not start:\n{(tmp_path / 'lab.log').read_text()[-3000:]}"
-            time.sleep(0.5)
+        wait_until_serving(url, headers, proc, tmp_path / "lab.log", "`autograder lab`")
         yield url, headers, ws
     finally:
         os.killpg(proc.pid, 15)
