@@ -347,14 +347,17 @@ _TYPESET_AND_UNFOLD = r"""async () => {
 # axe-core reports a rule's violations with the rule's own impact, so only the rules whose impact
 # is serious or critical can fail the test: those run (axe's default set otherwise: no experimental
 # or deprecated rule, none that axe disables by default), in one axe.run per page.
-# color-contrast costs ~3 ms of CPU per text element, and a chapter has 2000 (one per highlighted
-# token of its code): 2 minutes for the book in two themes. Two text elements with the same tag,
-# colour, font, text shadow and chain of ancestors' backgrounds (colours, images, opacities,
-# filters, blend modes) have the same contrast, so color-contrast runs on one element of each such
-# group: the first that axe's own color-contrast matcher selects (visible text that is not only
-# punctuation). Under an absolutely positioned, fixed or sticky element (where something else
-# could lie under the text) elements are grouped only with the others inside it. If axe leaves the
-# chosen element unevaluated, the rest of its group is checked in a second run.
+# color-contrast costs ~3 ms of CPU per text element, and a chapter has 2000-6000 (one per
+# highlighted token of its code): 2 minutes for the book in two themes. Text elements with the same
+# tag, colour, font, text shadow, chain of ancestors' backgrounds (colours, images, opacities,
+# filters, blend modes) and length class (axe gives one-character text that fails "incomplete",
+# not a violation) have the same contrast, so color-contrast runs on one element of each such group:
+# the first that axe's own color-contrast matcher selects (visible text that is not only
+# punctuation). Under an absolutely positioned, fixed or sticky element (where something else could
+# lie under the text) elements are grouped only with the others inside it. When axe cannot decide
+# the chosen element (incomplete: partly hidden by another element, scrolled out of its box, ...)
+# or leaves it out, the rest of its group is checked, element by element, in a second run. A
+# failing element is reported with the number of others that share its colours.
 _AXE = r"""async () => {
     const contrastRule = axe._audit.rules.find(r => r.id === 'color-contrast');
     if (!contrastRule || typeof contrastRule.matches !== 'function')
@@ -378,12 +381,12 @@ _AXE = r"""async () => {
     const groups = new Map();
     let texts = 0;
     for (const el of document.body.querySelectorAll('*')) {
-        if (!(el.matches('input, select, textarea')
-              || Array.from(el.childNodes).some(n => n.nodeType === 3 && n.data.trim()))) continue;
+        const own = Array.from(el.childNodes).filter(n => n.nodeType === 3).map(n => n.data).join('').replace(/\s+/g, ' ').trim();
+        if (!own && !el.matches('input, select, textarea')) continue;
         texts++;
         const s = getComputedStyle(el);
-        const key = [el.tagName, s.color, s.fontSize, s.fontWeight, s.textShadow, s.webkitTextStrokeWidth,
-                     s.webkitTextStrokeColor, chain(el)].join(';');
+        const key = [el.tagName, own.length === 1, s.color, s.fontSize, s.fontWeight, s.textShadow,
+                     s.webkitTextStrokeWidth, s.webkitTextStrokeColor, chain(el)].join(';');
         if (!groups.has(key)) groups.set(key, []);
         groups.get(key).push(el);
     }
@@ -394,27 +397,30 @@ _AXE = r"""async () => {
         if (i >= 0) chosen.push([group[i], group.slice(i + 1)]);
     }
     axe.teardown();
-    const violations = [];
+    const violations = [], outcome = new Map(), others = new Map(chosen);
     const run = async (ruleIds, contrastElements) => {
         contrastElements.forEach(e => e.setAttribute('data-lrlab-axe-contrast', ''));
         axe.configure({rules: [{id: 'color-contrast', selector: '[data-lrlab-axe-contrast]'}]});
         const r = await axe.run(document, {runOnly: {type: 'rule', values: ruleIds}, elementRef: true});
         contrastElements.forEach(e => e.removeAttribute('data-lrlab-axe-contrast'));
-        const seen = new Set();
         for (const kind of ['violations', 'passes', 'incomplete'])
-            r[kind].filter(v => v.id === 'color-contrast').forEach(v => v.nodes.forEach(n => seen.add(n.element)));
+            r[kind].filter(v => v.id === 'color-contrast').forEach(v => v.nodes.forEach(n => outcome.set(n.element, kind)));
         for (const v of r.violations) {
-            v.nodes.forEach(n => { delete n.element; });
+            v.nodes.forEach(n => { n.sameColours = (others.get(n.element) || []).length; delete n.element; });
             const same = violations.find(w => w.id === v.id);
             if (same) same.nodes.push(...v.nodes); else violations.push(v);
         }
-        return seen;
     };
-    const seen = await run(rules, chosen.map(([el]) => el));
-    const rest = chosen.filter(([el]) => !seen.has(el)).flatMap(([, others]) => others);
+    await run(rules, chosen.map(([el]) => el));
+    const undecided = chosen.filter(([el]) => !['passes', 'violations'].includes(outcome.get(el)));
+    const rest = undecided.flatMap(([el, group]) => { others.delete(el); return group; });
     if (rest.length) await run(['color-contrast'], rest);
     return {violations, texts, checked: chosen.length + rest.length, rules: rules.length};
 }"""
+
+
+#: the attribute _AXE marks the elements for color-contrast with (axe's selectors may name it)
+_MARK = '[data-lrlab-axe-contrast=""]'
 
 
 def _axe_problems(tab, site: str, page: str, theme: str, axe_script: str, spoil: str = "") -> tuple[list[str], dict]:
@@ -441,9 +447,13 @@ def _axe_problems(tab, site: str, page: str, theme: str, axe_script: str, spoil:
     problems = []
     for v in result["violations"]:
         if v["impact"] in FAILING_IMPACTS or v["id"].startswith("color-contrast"):
-            targets = [" ".join(map(str, n["target"])) for n in v["nodes"][:4]]
+            targets = [" ".join(map(str, n["target"])).replace(_MARK, "")
+                       + (f" (and {n['sameColours']} more with its colours)" if n.get("sameColours") else "")
+                       for n in v["nodes"][:4]]
             more = f" (+{len(v['nodes']) - 4} more)" if len(v["nodes"]) > 4 else ""
-            problems.append(f"{page} [{theme}] {v['id']} ({v['impact']}): {v['help']}: {targets}{more}\n    {v['helpUrl']}")
+            why = " ".join(v["nodes"][0].get("failureSummary", "").split())[:240]
+            problems.append(f"{page} [{theme}] {v['id']} ({v['impact']}): {v['help']}: {targets}{more}\n"
+                            f"    first: {why}\n    {v['helpUrl']}")
     return problems, result
 
 
@@ -474,22 +484,26 @@ _SOLUTION = re.compile(r'<div class="[^"]*\bsolution\b[^"]*"')
 
 
 def _pages_with_solutions(built_book) -> list[str]:
-    """The pages of _toc.yml that hold an exercise's solution (sphinx-exercise's div.solution)."""
-    return [p for p in _pages() if _SOLUTION.search((built_book / f"{p}.html").read_text(encoding="utf-8"))]
+    """The pages of _toc.yml that hold an exercise's solution (sphinx-exercise's div.solution), smallest first
+    (the tests below need one page; the smallest is the quickest to check)."""
+    pages = [p for p in _pages() if _SOLUTION.search((built_book / f"{p}.html").read_text(encoding="utf-8"))]
+    return sorted(pages, key=lambda p: (built_book / f"{p}.html").stat().st_size)
 
 
-def test_axe_check_finds_a_low_contrast_solution_and_a_broken_list(browser, site, built_book):
-    """The check above, proven able to fail: in dark mode, on the first page with solutions, text of the
-    (folded) solutions made dark grey on the dark page, and a list with a non-item child, must be
-    reported: color-contrast inside a solution (so solutions are opened and the grouping of text
-    elements keeps them) and aria-required-children (critical)."""
+def test_axe_check_finds_low_contrast_solutions_and_code_and_a_broken_list(browser, site, built_book):
+    """The check above, proven able to fail: in dark mode, on the smallest page with solutions, made dark
+    grey (#3a3a3a) on the dark page: the text of the (folded) solutions, and the numbers in the code
+    (a token class, grouped: most are one character, which axe leaves undecided). Both must be reported
+    as color-contrast, and nothing else; and a list with a non-item child as aria-required-children
+    (critical)."""
     from axe_playwright_python.sync_playwright import Axe
 
     pages = _pages_with_solutions(built_book)
     assert pages, "no page of the book has an exercise's solution (div.solution)"
     spoil = """() => {
+        document.querySelectorAll('div.solution p').forEach(p => p.classList.add('lrlab-spoiled'));
         const style = document.createElement('style');
-        style.textContent = 'div.solution p { color: #3a3a3a !important; }';
+        style.textContent = '.lrlab-spoiled, .highlight .mi { color: #3a3a3a !important; }';
         document.head.appendChild(style);
         const list = document.createElement('div');
         list.setAttribute('role', 'list');
@@ -501,8 +515,11 @@ def test_axe_check_finds_a_low_contrast_solution_and_a_broken_list(browser, site
     ctx.close()
     report = "\n".join(problems)
     contrast = [n for v in result["violations"] if v["id"] == "color-contrast" for n in v["nodes"]]
-    assert contrast and all("#3a3a3a" in n["failureSummary"] for n in contrast), (
-        f"dark grey text in the opened solutions of {pages[0]} was not (or not alone) reported as color-contrast:\n{report}")
+    assert any("lrlab-spoiled" in n["html"] for n in contrast), (
+        f"dark grey text in the opened solutions of {pages[0]} was not reported as color-contrast:\n{report}")
+    assert any('class="mi"' in n["html"] for n in contrast), (
+        f"dark grey numbers in the code of {pages[0]} were not reported as color-contrast:\n{report}")
+    assert all("#3a3a3a" in n["failureSummary"] for n in contrast), f"other contrast failures:\n{report}"
     assert any(" aria-required-children (critical)" in p for p in problems), (
         f"a role=list with a non-item child was not reported:\n{report}")
 
@@ -520,7 +537,7 @@ _SOLUTION_STATES = r"""() => Array.from(document.querySelectorAll('div.solution'
 
 
 def test_exercise_solutions_stay_folded_until_the_reader_opens_them(browser, site, built_book):
-    """Issue #16: on the first chapter with exercises, each solution (sphinx-exercise, folded by
+    """Issue #16: on a chapter with exercises (the smallest), each solution (sphinx-exercise, folded by
     sphinx-togglebutton) shows only its title when the page opens; a mouse click on its toggle button
     shows its body. (The axe-core test checks on every page that every solution starts folded and opens.)"""
     pages = _pages_with_solutions(built_book)
