@@ -868,7 +868,7 @@ def run_nesterov(grad, theta0, lr: float, total_steps: int, beta: float) -> np.n
 def nesterov_critical_beta(lr, h: float = H):
     r"""The momentum that makes Nesterov's method critically damped on the bowl: :math:`(1-\sqrt{\eta h})^2/(1-\eta h)`.
 
-    >>> round(nesterov_critical_beta(0.01), 6)
+    >>> round(float(nesterov_critical_beta(0.01)), 6)
     0.818182
     """
     x = np.asarray(lr, dtype=np.float64) * h

@@ -851,7 +851,7 @@ def logistic_max_curvature(X, y, w) -> float:
     r"""The largest eigenvalue of the Hessian of the mean logistic loss at ``w``: :math:`\frac1N\sum_n \sigma_n(1-\sigma_n)x_nx_n^\top`.
 
     >>> X, y = ib_data()
-    >>> round(logistic_max_curvature(X, y, np.zeros(2)) / np.linalg.eigvalsh(X.T @ X / len(X)).max(), 12)
+    >>> round(float(logistic_max_curvature(X, y, np.zeros(2)) / np.linalg.eigvalsh(X.T @ X / len(X)).max()), 12)
     0.25
     """
     from scipy.special import expit
