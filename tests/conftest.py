@@ -98,6 +98,29 @@ def repo() -> Path:
     return REPO
 
 
+def one_page_book(folder: Path, page: str, repository_url: str = "") -> Path:
+    """A book in ``folder`` with the course's ``_config.yml`` and extensions and one page, ``book/probe.md``
+    (text ``page``); ``repository_url`` sets ``repository.url``. Returns ``folder``."""
+    import yaml
+
+    (folder / "book").mkdir(parents=True)
+    for name in ("_ext", "_static"):
+        shutil.copytree(REPO / "book" / name, folder / "book" / name)
+    (folder / "book" / "references.bib").write_text("")
+    config = yaml.safe_load((REPO / "_config.yml").read_text())
+    if repository_url:
+        config["repository"]["url"] = repository_url
+    (folder / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    (folder / "_toc.yml").write_text("format: jb-book\nroot: book/probe\n")
+    (folder / "book" / "probe.md").write_text(page)
+    return folder
+
+
+def build_book(folder: Path) -> subprocess.CompletedProcess:
+    """``jupyter-book build folder`` (the venv's), its output captured."""
+    return subprocess.run([_jupyter_book(), "build", str(folder)], capture_output=True, text=True, timeout=300)
+
+
 # --- the book, built once per test session (tests that use it share one xdist group) ---
 
 BUILD_TIMEOUT_S = 1200

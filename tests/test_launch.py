@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, require_system, toc_files, wait_until_serving
+from conftest import REPO, build_book, one_page_book, require_system, toc_files, wait_until_serving
 
 PAGES = toc_files(yaml.safe_load((REPO / "_toc.yml").read_text()))
 CHAPTER = "book/coupled_forces"
@@ -84,19 +84,10 @@ def test_binder_button_opens_the_myst_page_in_jupyterlab(tmp_path):
     """
     from bs4 import BeautifulSoup
 
-    book = tmp_path / "book_src"
-    (book / "book").mkdir(parents=True)
-    shutil.copytree(REPO / "book" / "_ext", book / "book" / "_ext")
-    shutil.copytree(REPO / "book" / "_static", book / "book" / "_static")
-    (book / "book" / "references.bib").write_text("")
-    config = yaml.safe_load((REPO / "_config.yml").read_text())
-    config["repository"]["url"] = "https://github.com/example-org/lr-course"
-    (book / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
-    (book / "_toc.yml").write_text("format: jb-book\nroot: book/probe\n")
     header = (REPO / f"{CHAPTER}.md").read_text(encoding="utf-8").split("\n---", 1)[0] + "\n---\n"
-    (book / "book" / "probe.md").write_text(header + "\n# Probe\n\n```{code-cell} ipython3\n1 + 1\n```\n")
-    proc = subprocess.run([str(Path(sys.executable).with_name("jupyter-book")), "build", str(book)],
-                          capture_output=True, text=True, timeout=300)
+    book = one_page_book(tmp_path / "book_src", header + "\n# Probe\n\n```{code-cell} ipython3\n1 + 1\n```\n",
+                         repository_url="https://github.com/example-org/lr-course")
+    proc = build_book(book)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     soup = BeautifulSoup((book / "_build" / "html" / "book" / "probe.html").read_text(), "html.parser")
     links = [a["href"] for a in soup.find_all("a", href=True) if "mybinder.org" in a["href"]]
